@@ -1,0 +1,285 @@
+//! The command line: `serve`, and the operator commands `bucket` and `key`.
+
+use crate::config::Config;
+use crate::credentials;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use store::{BucketAcl, Permission, Store};
+
+#[derive(Parser)]
+#[command(name = "imgd", version, about = "A self-hosted image service with an S3-compatible API")]
+struct Cli {
+    /// TOML configuration file. Every key can also be set as an IMGD_* variable.
+    #[arg(long, global = true, env = "IMGD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Manage buckets.
+    #[command(subcommand)]
+    Bucket(BucketCommand),
+    /// Manage extra access keys, each limited to chosen buckets.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Print the root access key (and secret with --secret).
+    Credentials {
+        #[arg(long)]
+        secret: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// Create a bucket (private unless --public).
+    Create {
+        name: String,
+        /// Allow anonymous GET/HEAD of its objects.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List buckets with their access.
+    List,
+    /// Delete an empty bucket.
+    Delete { name: String },
+    /// Make a bucket public-read (or private again with --private).
+    SetPublic {
+        name: String,
+        #[arg(long)]
+        private: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an access key limited to the given buckets.
+    Create(KeyCreate),
+    /// List access keys (secrets are not shown).
+    List,
+    /// Revoke an access key; its signatures fail from the next request on.
+    Revoke { access_key: String },
+}
+
+#[derive(Args)]
+struct KeyCreate {
+    /// BUCKET:PERMISSION, where PERMISSION is read or read-write. Repeatable.
+    #[arg(long = "bucket", required = true, value_name = "BUCKET:PERMISSION")]
+    grants: Vec<String>,
+    #[arg(long, default_value = "")]
+    description: String,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imgd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let cfg = Config::load(cli.config.as_deref(), std::env::vars())?;
+    init_logging(&cfg)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(cfg).await,
+            Command::Bucket(c) => bucket(cfg, c).await,
+            Command::Key(c) => key(cfg, c).await,
+            Command::Credentials { secret } => {
+                let (creds, _) = credentials::resolve(configured_root(&cfg), &cfg.data_dir)?;
+                println!("access_key = {}", creds.access_key);
+                if secret {
+                    println!("secret_key = {}", creds.secret_key);
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+fn configured_root(cfg: &Config) -> Option<(String, String)> {
+    cfg.access_key.clone().zip(cfg.secret_key.clone())
+}
+
+fn init_logging(cfg: &Config) -> Result<()> {
+    let filter = std::env::var("IMGD_LOG").unwrap_or_else(|_| cfg.log_level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).with_context(|| format!("log filter {filter:?}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cfg.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+async fn open_store(cfg: &Config, remove_leftovers: bool) -> Result<Store> {
+    Store::open(&cfg.db_path(), &cfg.blob_backend()?, remove_leftovers)
+        .await
+        .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    let (creds, generated) = credentials::resolve(configured_root(&cfg), &cfg.data_dir)?;
+    if generated {
+        println!("Generated root credentials (kept in {}):", cfg.data_dir.join(credentials::FILE_NAME).display());
+        println!("  access key: {}", creds.access_key);
+        println!("  secret key: {}", creds.secret_key);
+    }
+    let store = open_store(&cfg, true).await?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let server_cfg = server::ServerConfig {
+        listen: cfg.listen.parse().context("listen address")?,
+        region: cfg.region.clone(),
+        root_access_key: creds.access_key,
+        root_secret_key: creds.secret_key,
+        domain: cfg.domain.clone(),
+        max_connections: cfg.max_connections,
+        header_read_timeout: Duration::from_secs(cfg.header_read_timeout_secs),
+        max_header_bytes: cfg.max_header_bytes,
+        shutdown_grace: Duration::from_secs(cfg.shutdown_grace_secs),
+    };
+    let data_dir = cfg.data_dir.display().to_string();
+    server::serve(
+        store,
+        server_cfg,
+        metrics,
+        |addr| {
+            tracing::info!(%addr, data_dir, "imgd is serving the S3 API");
+            println!("imgd listening on http://{addr}");
+        },
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
+    let store = open_store(&cfg, false).await?;
+    match cmd {
+        BucketCommand::Create { name, public } => {
+            check_bucket_name(&name)?;
+            let acl = if public { BucketAcl::PublicRead } else { BucketAcl::Private };
+            store.create_bucket(&name, acl).await.with_context(|| format!("creating bucket {name}"))?;
+            println!("created bucket {name} ({})", acl.as_str());
+        }
+        BucketCommand::List => {
+            for b in store.list_buckets().await? {
+                println!("{}\t{}", b.name, b.acl.as_str());
+            }
+        }
+        BucketCommand::Delete { name } => {
+            store.delete_bucket(&name).await.with_context(|| format!("deleting bucket {name}"))?;
+            println!("deleted bucket {name}");
+        }
+        BucketCommand::SetPublic { name, private } => {
+            let acl = if private { BucketAcl::Private } else { BucketAcl::PublicRead };
+            store.set_bucket_acl(&name, acl).await.with_context(|| format!("updating bucket {name}"))?;
+            println!("bucket {name} is now {}", acl.as_str());
+        }
+    }
+    Ok(())
+}
+
+/// S3's bucket naming rules, so a bucket made here is reachable through the API.
+fn check_bucket_name(name: &str) -> Result<()> {
+    let ok_len = (3..=63).contains(&name.len());
+    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let ok_ends = name
+        .bytes()
+        .next()
+        .zip(name.bytes().last())
+        .is_some_and(|(a, z)| a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric());
+    if !(ok_len && ok_chars && ok_ends) || name.contains("..") || name.parse::<std::net::Ipv4Addr>().is_ok() {
+        bail!("invalid bucket name {name:?}: use 3-63 lower-case letters, digits, '-' and '.'");
+    }
+    Ok(())
+}
+
+async fn key(cfg: Config, cmd: KeyCommand) -> Result<()> {
+    let store = open_store(&cfg, false).await?;
+    match cmd {
+        KeyCommand::Create(args) => {
+            let mut grants = Vec::new();
+            for g in &args.grants {
+                let (bucket, perm) = g
+                    .split_once(':')
+                    .with_context(|| format!("--bucket {g:?}: expected BUCKET:read or BUCKET:read-write"))?;
+                let perm = Permission::parse(perm)
+                    .with_context(|| format!("--bucket {g:?}: permission must be read or read-write"))?;
+                grants.push((bucket.to_owned(), perm));
+            }
+            let k = store.create_access_key(&args.description, &grants).await.context("creating the key")?;
+            println!("access_key = {}", k.access_key);
+            println!("secret_key = {}", k.secret_key);
+            for (b, p) in &k.grants {
+                println!("grant      = {b}:{}", p.as_str());
+            }
+        }
+        KeyCommand::List => {
+            for k in store.list_access_keys().await? {
+                let grants: Vec<String> = k.grants.iter().map(|(b, p)| format!("{b}:{}", p.as_str())).collect();
+                let state = if k.revoked_ms.is_some() { "revoked" } else { "active" };
+                println!("{}\t{state}\t{}\t{}", k.access_key, grants.join(","), k.description);
+            }
+        }
+        KeyCommand::Revoke { access_key } => {
+            store.revoke_access_key(&access_key).await?;
+            println!("revoked {access_key}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_bucket_name;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my-bucket", "a.b.c", "0images"] {
+            assert!(check_bucket_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ab", "Upper", "under_score", "-lead", "trail-", "a..b", "192.168.1.1", &"x".repeat(64)] {
+            assert!(check_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+}

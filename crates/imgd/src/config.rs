@@ -1,0 +1,287 @@
+//! Configuration: a TOML file (`--config`), then `IMGD_*` environment variables on top.
+//!
+//! Every key can be set from the environment: a top-level key `data_dir` as
+//! `IMGD_DATA_DIR`, a key in a section, such as `[storage] backend`, as
+//! `IMGD_STORAGE_BACKEND`.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port of the S3 API.
+    pub listen: String,
+    /// Where the metadata database, blobs and generated credentials live.
+    pub data_dir: PathBuf,
+    /// Root credentials. When unset, generated once and kept in `<data_dir>/credentials.toml`.
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    /// The region reported to clients and expected in signatures (`us-east-1` and `auto`
+    /// are accepted too).
+    pub region: String,
+    /// Base domain for virtual-hosted-style URLs (`bucket.<domain>`).
+    pub domain: Option<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter, e.g. `info` or `imgd=debug,info`.
+    pub log_level: String,
+    pub max_connections: usize,
+    pub header_read_timeout_secs: u64,
+    pub max_header_bytes: usize,
+    pub shutdown_grace_secs: u64,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `fs` (blobs under `<data_dir>/blobs`) or `s3` (an existing S3-compatible bucket).
+    pub backend: String,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_bucket: Option<String>,
+    pub s3_access_key: Option<String>,
+    pub s3_secret_key: Option<String>,
+    /// Key prefix inside the bucket.
+    pub s3_root: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// SQLite file; defaults to `<data_dir>/imgd.db`.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            access_key: None,
+            secret_key: None,
+            region: "us-east-1".into(),
+            domain: None,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            max_connections: 512,
+            header_read_timeout_secs: 30,
+            max_header_bytes: 64 * 1024,
+            shutdown_grace_secs: 30,
+            storage: StorageConfig::default(),
+            database: DatabaseConfig::default(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: "fs".into(),
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_bucket: None,
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_root: "/".into(),
+        }
+    }
+}
+
+const SECTIONS: [&str; 2] = ["storage", "database"];
+
+impl Config {
+    /// Loads the file (if any), then applies `IMGD_*` variables from `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+        let mut value: toml::Table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        // Start from the defaults so an override knows each key's type.
+        let defaults = toml::Table::try_from(Config::default()).context("serializing defaults")?;
+        let mut merged = defaults.clone();
+        merge(&mut merged, std::mem::take(&mut value));
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix("IMGD_") else { continue };
+            let rest = rest.to_ascii_lowercase();
+            let (section, key) = match SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_"))) {
+                Some(s) => (Some(*s), rest[s.len() + 1..].to_owned()),
+                None => (None, rest),
+            };
+            let table = match section {
+                Some(s) => merged
+                    .entry(s.to_owned())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .context("config section is not a table")?,
+                None => &mut merged,
+            };
+            if !known_key(&defaults, section, &key) {
+                // IMGD_* variables that are not configuration (e.g. IMGD_LOG for tests).
+                continue;
+            }
+            let typed = match table.get(&key) {
+                Some(toml::Value::Integer(_)) => toml::Value::Integer(
+                    raw.parse().with_context(|| format!("{name} must be an integer, got {raw:?}"))?,
+                ),
+                Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+                    raw.parse().with_context(|| format!("{name} must be true or false, got {raw:?}"))?,
+                ),
+                _ => toml::Value::String(raw),
+            };
+            table.insert(key, typed);
+        }
+        let cfg: Config = toml::Value::Table(merged).try_into().context("invalid configuration")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| format!("listen must be address:port, got {:?}", self.listen))?;
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!("log_format must be text or json, got {:?}", self.log_format);
+        }
+        if !matches!(self.storage.backend.as_str(), "fs" | "s3") {
+            bail!("storage.backend must be fs or s3, got {:?}", self.storage.backend);
+        }
+        if self.access_key.is_some() != self.secret_key.is_some() {
+            bail!("set both access_key and secret_key, or neither");
+        }
+        Ok(())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.database
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("imgd.db"))
+    }
+
+    pub fn blob_backend(&self) -> Result<store::BlobBackend> {
+        match self.storage.backend.as_str() {
+            "s3" => {
+                let need = |v: &Option<String>, name: &str| {
+                    v.clone().with_context(|| format!("storage.{name} is required for the s3 backend"))
+                };
+                Ok(store::BlobBackend::S3 {
+                    endpoint: need(&self.storage.s3_endpoint, "s3_endpoint")?,
+                    region: self.storage.s3_region.clone(),
+                    bucket: need(&self.storage.s3_bucket, "s3_bucket")?,
+                    access_key: need(&self.storage.s3_access_key, "s3_access_key")?,
+                    secret_key: need(&self.storage.s3_secret_key, "s3_secret_key")?,
+                    root: self.storage.s3_root.clone(),
+                })
+            }
+            _ => Ok(store::BlobBackend::Fs {
+                root: self.data_dir.clone(),
+            }),
+        }
+    }
+}
+
+fn known_key(defaults: &toml::Table, section: Option<&str>, key: &str) -> bool {
+    let table = match section {
+        Some(s) => match defaults.get(s).and_then(|v| v.as_table()) {
+            Some(t) => t,
+            None => return false,
+        },
+        None => defaults,
+    };
+    table.contains_key(key) || OPTIONAL_KEYS.contains(&(section.unwrap_or(""), key))
+}
+
+/// Keys whose default is unset, so they are absent from the serialized defaults.
+const OPTIONAL_KEYS: [(&str, &str); 9] = [
+    ("", "access_key"),
+    ("", "secret_key"),
+    ("", "domain"),
+    ("storage", "s3_endpoint"),
+    ("storage", "s3_bucket"),
+    ("storage", "s3_access_key"),
+    ("storage", "s3_secret_key"),
+    ("database", "path"),
+    ("", "log_level"),
+];
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_without_file_or_env() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.region, "us-east-1");
+        assert!(c.access_key.is_none());
+    }
+
+    #[test]
+    fn env_overrides_file_for_top_level_and_section_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("imgd.toml");
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\nmax_connections = 10\n[storage]\nbackend = \"fs\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&f),
+            env(&[
+                ("IMGD_LISTEN", "0.0.0.0:7000"),
+                ("IMGD_ACCESS_KEY", "12345"),
+                ("IMGD_SECRET_KEY", "s"),
+                ("IMGD_MAX_CONNECTIONS", "77"),
+                ("IMGD_STORAGE_S3_ROOT", "/imgd"),
+                ("IMGD_DATABASE_PATH", "/tmp/x.db"),
+                ("IMGD_UNRELATED", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:7000");
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.access_key.as_deref(), Some("12345"));
+        assert_eq!(c.max_connections, 77);
+        assert_eq!(c.storage.s3_root, "/imgd");
+        assert_eq!(c.db_path(), PathBuf::from("/tmp/x.db"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        let err = Config::load(None, env(&[("IMGD_MAX_CONNECTIONS", "many")])).unwrap_err();
+        assert!(format!("{err:#}").contains("IMGD_MAX_CONNECTIONS"));
+        assert!(Config::load(None, env(&[("IMGD_LISTEN", "nope")])).is_err());
+        assert!(Config::load(None, env(&[("IMGD_ACCESS_KEY", "only-one")])).is_err());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("imgd.toml");
+        std::fs::write(&f, "lisen = \"typo\"\n").unwrap();
+        assert!(Config::load(Some(&f), env(&[])).is_err());
+    }
+}

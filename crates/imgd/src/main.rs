@@ -1,0 +1,10 @@
+//! `imgd`: the binary. Parses the command line and configuration, then hands over to the
+//! `server` and `store` crates. Errors become `anyhow` only here.
+
+mod cli;
+mod config;
+mod credentials;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,176 @@
+//! The accept loop: connection limit, head-read timeout, head-size limit, graceful
+//! shutdown, and per-request dispatch to a front door.
+
+use crate::routes::{self, BoxBody, FrontDoor};
+use crate::s3::ImgdS3;
+use crate::s3::auth::{ImgdAccess, ImgdAuth};
+use crate::{ServerConfig, ServerError, guard};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+struct App {
+    store: Store,
+    s3: S3Service,
+    region: String,
+    metrics: PrometheusHandle,
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and waits up to the configured
+/// grace period for in-flight requests. `ready` is called once the port is bound.
+pub async fn serve(
+    store: Store,
+    cfg: ServerConfig,
+    metrics: PrometheusHandle,
+    ready: impl FnOnce(std::net::SocketAddr),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let mut builder = S3ServiceBuilder::new(ImgdS3::new(
+        store.clone(),
+        cfg.region.clone(),
+        cfg.root_access_key.clone(),
+    ));
+    builder.set_auth(ImgdAuth::new(
+        store.clone(),
+        cfg.root_access_key.clone(),
+        cfg.root_secret_key.clone(),
+    ));
+    builder.set_access(ImgdAccess::new(store.clone(), cfg.root_access_key.clone()));
+    if let Some(domain) = &cfg.domain {
+        let host = s3s::host::SingleDomain::new(domain)
+            .map_err(|e| ServerError::Config(format!("domain {domain:?}: {e}")))?;
+        builder.set_host(host);
+    }
+    let app = Arc::new(App {
+        store,
+        s3: builder.build(),
+        region: cfg.region.clone(),
+        metrics,
+    });
+
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
+    ready(local);
+
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .max_buf_size(cfg.max_header_bytes.max(8192));
+    http.http2().timer(TokioTimer::new());
+
+    let permits = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(v) => v,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(handle(app, req).await) }
+        });
+        let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(cfg.shutdown_grace) => tracing::warn!("grace period over; dropping remaining connections"),
+    }
+    Ok(())
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
+    let started = Instant::now();
+    let door = FrontDoor::classify(req.method(), req.uri().path());
+    let method = req.method().clone();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut resp = match door {
+        FrontDoor::Health => routes::health(&app.store).await,
+        FrontDoor::Metrics => routes::metrics(&app.metrics),
+        FrontDoor::UnknownInternal => routes::unknown_internal(&req),
+        FrontDoor::S3 => s3_request(&app, req, &request_id).await,
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("imgd_http_requests_total", "door" => door.label(), "method" => method.to_string(), "status" => status)
+        .increment(1);
+    metrics::histogram!("imgd_http_request_duration_seconds", "door" => door.label())
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn s3_request(app: &App, req: Request<Incoming>, request_id: &str) -> Response<BoxBody> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if let Err(refusal) = guard::check(req.uri(), req.headers(), &app.region, now) {
+        tracing::info!(code = refusal.code, message = %refusal.message, path = req.uri().path(), "request refused before signature check");
+        return routes::full(
+            refusal.status,
+            "application/xml",
+            guard::error_xml(refusal.code, &refusal.message, req.uri().path(), request_id),
+        );
+    }
+    let req = req.map(s3s::Body::from);
+    match app.s3.call(req).await {
+        Ok(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            if parts.status == StatusCode::NOT_MODIFIED {
+                // A 304 carries validators only, never the error document s3s renders.
+                parts.headers.remove(http::header::CONTENT_TYPE);
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                return Response::from_parts(parts, routes::empty_body());
+            }
+            Response::from_parts(parts, body.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e }).boxed())
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "s3 service failed");
+            routes::full(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "application/xml",
+                guard::error_xml("InternalError", "We encountered an internal error. Please try again.", "", request_id),
+            )
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The route table: which front door a request is for.
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use metrics_exporter_prometheus::PrometheusHandle;
+use store::Store;
+
+/// Every front door imgd serves on the object API's listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrontDoor {
+    /// `GET /_imgd/health`: 200 once the metadata database answers.
+    Health,
+    /// `GET /_imgd/metrics`: Prometheus text format.
+    Metrics,
+    /// Anything else under `/_imgd/`: 404, never the S3 API.
+    UnknownInternal,
+    /// Everything outside `/_imgd/`: the S3 API.
+    S3,
+}
+
+impl FrontDoor {
+    pub fn classify(method: &Method, path: &str) -> FrontDoor {
+        let Some(internal) = path.strip_prefix("/_imgd/") else {
+            return FrontDoor::S3;
+        };
+        match (method, internal) {
+            (&Method::GET | &Method::HEAD, "health") => FrontDoor::Health,
+            (&Method::GET | &Method::HEAD, "metrics") => FrontDoor::Metrics,
+            _ => FrontDoor::UnknownInternal,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FrontDoor::Health => "health",
+            FrontDoor::Metrics => "metrics",
+            FrontDoor::UnknownInternal => "internal",
+            FrontDoor::S3 => "s3",
+        }
+    }
+}
+
+pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+pub fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<BoxBody> {
+    let mut resp = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed());
+    *resp.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+pub async fn health(store: &Store) -> Response<BoxBody> {
+    match sqlx::query("SELECT 1").execute(store.pool()).await {
+        Ok(_) => full(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: metadata database unavailable");
+            full(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                r#"{"status":"unavailable"}"#,
+            )
+        }
+    }
+}
+
+pub fn metrics(handle: &PrometheusHandle) -> Response<BoxBody> {
+    full(StatusCode::OK, "text/plain; version=0.0.4", handle.render())
+}
+
+pub fn unknown_internal(_req: &Request<Incoming>) -> Response<BoxBody> {
+    full(
+        StatusCode::NOT_FOUND,
+        "application/json",
+        r#"{"error":"NotFound","message":"no such internal route"}"#,
+    )
+}
+
+pub fn empty_body() -> BoxBody {
+    http_body_util::Empty::new().map_err(|never| match never {}).boxed()
+}

@@ -1,0 +1,201 @@
+//! GetObject and HeadObject, with ranges and conditional requests.
+
+use super::{ImgdS3, S3Res, checksum_fields, checksum_type, etag, ok, parse_expires, s3_err, timestamp_ms};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request};
+use store::{ObjectInfo, StoreError};
+
+/// The conditional headers of a read, evaluated in RFC 9110's order.
+pub(crate) struct Conditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+fn condition_matches(c: &ETagCondition, stored: &str) -> bool {
+    match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == stored,
+    }
+}
+
+fn seconds(ts: &Timestamp) -> i64 {
+    super::timestamp_ms_of(ts).div_euclid(1000)
+}
+
+impl Conditions<'_> {
+    /// `Err` carries 412 PreconditionFailed or 304 NotModified (with the validators a
+    /// cache needs).
+    pub fn check(&self, info: &ObjectInfo) -> s3s::S3Result<()> {
+        let modified = info.modified_ms.div_euclid(1000);
+        if let Some(c) = self.if_match {
+            if !condition_matches(c, &info.etag) {
+                return Err(precondition_failed());
+            }
+        } else if let Some(since) = self.if_unmodified_since
+            && modified > seconds(since)
+        {
+            return Err(precondition_failed());
+        }
+        if let Some(c) = self.if_none_match {
+            if condition_matches(c, &info.etag) {
+                return Err(not_modified(info));
+            }
+        } else if let Some(since) = self.if_modified_since
+            && modified <= seconds(since)
+        {
+            return Err(not_modified(info));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn precondition_failed() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::PreconditionFailed,
+        "At least one of the pre-conditions you specified did not hold",
+    )
+}
+
+fn not_modified(info: &ObjectInfo) -> S3Error {
+    let mut e = S3Error::new(S3ErrorCode::NotModified);
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", info.etag)) {
+        headers.insert(http::header::ETAG, v);
+    }
+    let mut buf = Vec::new();
+    if timestamp_ms(info.modified_ms)
+        .format(TimestampFormat::HttpDate, &mut buf)
+        .is_ok()
+        && let Ok(v) = http::HeaderValue::from_bytes(&buf)
+    {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+/// The byte range to send, or S3's `InvalidRange` (416).
+fn pick_range(range: Option<&Range>, size: u64) -> s3s::S3Result<std::ops::Range<u64>> {
+    match range {
+        None => Ok(0..size),
+        Some(r) => r
+            .check(size)
+            .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable")),
+    }
+}
+
+impl ImgdS3 {
+    pub(crate) async fn do_get_object(&self, req: S3Request<GetObjectInput>) -> S3Res<GetObjectOutput> {
+        let input = &req.input;
+        let conditions = Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        };
+        // The checks need the object's row, which the store reads inside `open_object`;
+        // a refusal is carried out of the closure here and the store's error ignored.
+        let mut refusal: Option<S3Error> = None;
+        let opened = self
+            .store
+            .open_object(&input.bucket, &input.key, |info| {
+                let checked = conditions.check(info).and_then(|()| pick_range(input.range.as_ref(), info.size));
+                checked.map_err(|e| {
+                    refusal = Some(e);
+                    StoreError::PreconditionFailed
+                })
+            })
+            .await;
+        let (info, range, stream) = match (opened, refusal) {
+            (Ok(v), _) => v,
+            (Err(_), Some(refusal)) => return Err(refusal),
+            (Err(e), None) => return Err(s3_err(e)),
+        };
+        let whole = range.start == 0 && range.end == info.size;
+        let content_range =
+            (input.range.is_some()).then(|| format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), info.size));
+        let checksums = (whole && checksum_mode_enabled(input.checksum_mode.as_ref()))
+            .then(|| checksum_fields(&info.checksums));
+        let h = &info.headers;
+        let mut out = GetObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            body: Some(StreamingBlob::wrap(stream)),
+            cache_control: h.cache_control.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_encoding: h.content_encoding.clone(),
+            content_language: h.content_language.clone(),
+            content_length: Some((range.end - range.start) as i64),
+            content_range,
+            content_type: Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
+            e_tag: Some(etag(&info.etag)),
+            expires: parse_expires(h),
+            last_modified: Some(timestamp_ms(info.modified_ms)),
+            metadata: (!h.user.is_empty()).then(|| h.user.clone().into_iter().collect()),
+            parts_count: info.parts_count,
+            ..Default::default()
+        };
+        if let Some(c) = checksums {
+            out.checksum_type = checksum_type(&c);
+            out.checksum_crc32 = c.crc32;
+            out.checksum_crc32c = c.crc32c;
+            out.checksum_crc64nvme = c.crc64nvme;
+            out.checksum_sha1 = c.sha1;
+            out.checksum_sha256 = c.sha256;
+        }
+        let mut resp = s3s::S3Response::new(out);
+        if input.range.is_some() {
+            resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
+        }
+        Ok(resp)
+    }
+
+    pub(crate) async fn do_head_object(&self, req: S3Request<HeadObjectInput>) -> S3Res<HeadObjectOutput> {
+        let input = &req.input;
+        let info = self.store.object(&input.bucket, &input.key).await.map_err(s3_err)?;
+        Conditions {
+            if_match: input.if_match.as_ref(),
+            if_none_match: input.if_none_match.as_ref(),
+            if_modified_since: input.if_modified_since.as_ref(),
+            if_unmodified_since: input.if_unmodified_since.as_ref(),
+        }
+        .check(&info)?;
+        let range = pick_range(input.range.as_ref(), info.size)?;
+        let checksums = (input.range.is_none() && checksum_mode_enabled(input.checksum_mode.as_ref()))
+            .then(|| checksum_fields(&info.checksums));
+        let h = &info.headers;
+        let mut out = HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            cache_control: h.cache_control.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_encoding: h.content_encoding.clone(),
+            content_language: h.content_language.clone(),
+            content_length: Some((range.end - range.start) as i64),
+            content_range: input
+                .range
+                .is_some()
+                .then(|| format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), info.size)),
+            content_type: Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
+            e_tag: Some(etag(&info.etag)),
+            expires: parse_expires(h),
+            last_modified: Some(timestamp_ms(info.modified_ms)),
+            metadata: (!h.user.is_empty()).then(|| h.user.clone().into_iter().collect()),
+            parts_count: info.parts_count,
+            ..Default::default()
+        };
+        if let Some(c) = checksums {
+            out.checksum_type = checksum_type(&c);
+            out.checksum_crc32 = c.crc32;
+            out.checksum_crc32c = c.crc32c;
+            out.checksum_crc64nvme = c.crc64nvme;
+            out.checksum_sha1 = c.sha1;
+            out.checksum_sha256 = c.sha256;
+        }
+        ok(out)
+    }
+}
+
+fn checksum_mode_enabled(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+}

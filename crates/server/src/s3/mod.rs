@@ -1,0 +1,406 @@
+//! The S3 front door: an [`s3s::S3`] implementation over [`store::Store`].
+//!
+//! s3s parses requests, checks SigV4/SigV2 signatures (through [`auth::ImgdAuth`]) and
+//! routes to one method per S3 operation. Each operation family lives in its own file:
+//! `bucket.rs`, `get.rs`, `put.rs`, `copy.rs`, `delete.rs`, `list.rs`, `multipart.rs`
+//! and `acl.rs`. Who may call what is decided in [`auth::ImgdAccess`].
+
+pub mod auth;
+mod acl;
+mod bucket;
+mod copy;
+mod delete;
+mod get;
+mod list;
+mod multipart;
+mod put;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use s3s::dto::{ETag, Timestamp};
+use s3s::{S3Error, S3ErrorCode, S3Request};
+use std::collections::BTreeMap;
+use store::{BodyDigests, ChecksumAlgorithm, Checksums, ObjectHeaders, Store, StoreError};
+
+/// The S3 API over a [`Store`].
+#[derive(Clone)]
+pub struct ImgdS3 {
+    pub(crate) store: Store,
+    pub(crate) region: String,
+    pub(crate) root_access_key: String,
+}
+
+impl ImgdS3 {
+    pub fn new(store: Store, region: String, root_access_key: String) -> Self {
+        Self {
+            store,
+            region,
+            root_access_key,
+        }
+    }
+}
+
+/// Maps a store error to the S3 error a client expects. Internal failures are logged
+/// here and reach the client as a bare `InternalError`.
+pub(crate) fn s3_err(e: StoreError) -> S3Error {
+    use S3ErrorCode as C;
+    let (code, msg): (S3ErrorCode, String) = match &e {
+        StoreError::NoSuchBucket => (C::NoSuchBucket, "The specified bucket does not exist".into()),
+        StoreError::BucketExists => (
+            C::BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it.".into(),
+        ),
+        StoreError::BucketNotEmpty => (C::BucketNotEmpty, "The bucket you tried to delete is not empty".into()),
+        StoreError::NoSuchKey => (C::NoSuchKey, "The specified key does not exist.".into()),
+        StoreError::NoSuchUpload => (
+            C::NoSuchUpload,
+            "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.".into(),
+        ),
+        StoreError::AlreadyExists | StoreError::PreconditionFailed => (
+            C::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold".into(),
+        ),
+        StoreError::IncompleteBody { .. } => (C::IncompleteBody, e.to_string()),
+        StoreError::BodyTooLong { .. } => (C::InvalidRequest, e.to_string()),
+        StoreError::BadDigest(m) => (C::BadDigest, m.clone()),
+        StoreError::InvalidPart(m) => (C::InvalidPart, m.clone()),
+        StoreError::InvalidPartOrder => (C::InvalidPartOrder, e.to_string()),
+        StoreError::EntityTooSmall { .. } => (C::EntityTooSmall, e.to_string()),
+        StoreError::InvalidArgument(m) => (C::InvalidArgument, m.clone()),
+        StoreError::KeyTooLong(_) => (C::KeyTooLongError, "Your key is too long".into()),
+        StoreError::Body(m) => (C::IncompleteBody, format!("The request body could not be read: {m}")),
+        StoreError::Db(_)
+        | StoreError::Migrate(_)
+        | StoreError::Blob(_)
+        | StoreError::Io(_)
+        | StoreError::Corrupt(_) => {
+            tracing::error!(error = %e, "storage failure");
+            (C::InternalError, "We encountered an internal error. Please try again.".into())
+        }
+    };
+    S3Error::with_message(code, msg)
+}
+
+pub(crate) type S3Res<T> = s3s::S3Result<s3s::S3Response<T>>;
+
+pub(crate) fn ok<T>(output: T) -> S3Res<T> {
+    Ok(s3s::S3Response::new(output))
+}
+
+pub(crate) fn timestamp_ms(ms: i64) -> Timestamp {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t)
+}
+
+pub(crate) fn timestamp_ms_of(ts: &Timestamp) -> i64 {
+    let t: time::OffsetDateTime = ts.clone().into();
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_owned())
+}
+
+/// The object headers a PUT, copy or multipart create carries.
+pub(crate) struct HeaderFields<'a> {
+    pub content_type: Option<&'a String>,
+    pub cache_control: Option<&'a String>,
+    pub content_disposition: Option<&'a String>,
+    pub content_encoding: Option<&'a String>,
+    pub content_language: Option<&'a String>,
+    pub expires: Option<&'a Timestamp>,
+    pub metadata: Option<&'a s3s::dto::Metadata>,
+}
+
+pub(crate) fn object_headers(f: HeaderFields<'_>) -> ObjectHeaders {
+    let expires = f.expires.and_then(|ts| {
+        let mut buf = Vec::new();
+        ts.format(s3s::dto::TimestampFormat::HttpDate, &mut buf).ok()?;
+        String::from_utf8(buf).ok()
+    });
+    // aws-chunked is a transfer detail of the upload, not part of the object.
+    let content_encoding = f.content_encoding.and_then(|ce| {
+        let kept: Vec<&str> = ce
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(", "))
+    });
+    ObjectHeaders {
+        content_type: f.content_type.cloned(),
+        cache_control: f.cache_control.cloned(),
+        content_disposition: f.content_disposition.cloned(),
+        content_encoding,
+        content_language: f.content_language.cloned(),
+        expires,
+        user: f
+            .metadata
+            .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect::<BTreeMap<_, _>>())
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) fn parse_expires(h: &ObjectHeaders) -> Option<Timestamp> {
+    let s = h.expires.as_deref()?;
+    Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok()
+}
+
+/// The checksums a client supplied in `x-amz-checksum-*` headers.
+#[derive(Default)]
+pub(crate) struct SuppliedChecksums {
+    pub values: Checksums,
+    pub declared: Vec<ChecksumAlgorithm>,
+}
+
+impl SuppliedChecksums {
+    pub fn new(
+        algorithm: Option<&s3s::dto::ChecksumAlgorithm>,
+        crc32: Option<&String>,
+        crc32c: Option<&String>,
+        crc64nvme: Option<&String>,
+        sha1: Option<&String>,
+        sha256: Option<&String>,
+    ) -> s3s::S3Result<Self> {
+        let mut out = SuppliedChecksums::default();
+        if let Some(a) = algorithm {
+            let algo = ChecksumAlgorithm::parse(a.as_str()).ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidRequest,
+                    format!("Checksum algorithm {} is not supported", a.as_str()),
+                )
+            })?;
+            out.declared.push(algo);
+        }
+        for (algo, v) in [
+            (ChecksumAlgorithm::Crc32, crc32),
+            (ChecksumAlgorithm::Crc32c, crc32c),
+            (ChecksumAlgorithm::Crc64nvme, crc64nvme),
+            (ChecksumAlgorithm::Sha1, sha1),
+            (ChecksumAlgorithm::Sha256, sha256),
+        ] {
+            if let Some(v) = v {
+                out.values.insert(algo, v.clone());
+                out.declared.push(algo);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds the algorithms announced for the trailer (`x-amz-trailer`).
+    pub fn with_trailer_declaration<T>(mut self, req: &S3Request<T>) -> Self {
+        if let Some(t) = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+            for name in t.split(',') {
+                let name = name.trim().to_ascii_lowercase();
+                if let Some(algo) = name.strip_prefix("x-amz-checksum-").and_then(ChecksumAlgorithm::parse) {
+                    self.declared.push(algo);
+                }
+            }
+        }
+        self
+    }
+}
+
+/// Checks the digests of a received body against `Content-MD5`, the `x-amz-checksum-*`
+/// headers and, when the body was aws-chunked with a trailer, the trailing checksum.
+pub(crate) fn verify_body(
+    digests: &BodyDigests,
+    content_md5: Option<&[u8]>,
+    supplied: &Checksums,
+    trailers: Option<&s3s::TrailingHeaders>,
+) -> Result<(), StoreError> {
+    if let Some(md5) = content_md5
+        && md5 != digests.md5
+    {
+        return Err(StoreError::BadDigest(
+            "The Content-MD5 you specified did not match what we received.".into(),
+        ));
+    }
+    let mut expected = supplied.clone();
+    if let Some(trailers) = trailers
+        && let Some(map) = trailers.take()
+    {
+        for (name, value) in &map {
+            if let Some(algo) = name.as_str().strip_prefix("x-amz-checksum-").and_then(ChecksumAlgorithm::parse)
+                && let Ok(v) = value.to_str()
+            {
+                expected.insert(algo, v.trim().to_owned());
+            }
+        }
+    }
+    for (algo, want) in &expected {
+        match digests.checksums.get(algo) {
+            Some(got) if got == want => {}
+            _ => {
+                return Err(StoreError::BadDigest(format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    algo.as_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Decodes `Content-MD5`, refusing a value that is not a base64 MD5.
+pub(crate) fn decode_content_md5(v: Option<&String>) -> s3s::S3Result<Option<Vec<u8>>> {
+    match v {
+        None => Ok(None),
+        Some(s) => match B64.decode(s.trim()) {
+            Ok(raw) if raw.len() == 16 => Ok(Some(raw)),
+            _ => Err(S3Error::with_message(
+                S3ErrorCode::InvalidDigest,
+                "The Content-MD5 you specified was invalid.",
+            )),
+        },
+    }
+}
+
+/// Fills the output's checksum fields when the client asked with
+/// `x-amz-checksum-mode: ENABLED`.
+pub(crate) struct ChecksumFields {
+    pub crc32: Option<String>,
+    pub crc32c: Option<String>,
+    pub crc64nvme: Option<String>,
+    pub sha1: Option<String>,
+    pub sha256: Option<String>,
+    pub composite: bool,
+}
+
+pub(crate) fn checksum_fields(c: &Checksums) -> ChecksumFields {
+    ChecksumFields {
+        crc32: c.get(&ChecksumAlgorithm::Crc32).cloned(),
+        crc32c: c.get(&ChecksumAlgorithm::Crc32c).cloned(),
+        crc64nvme: c.get(&ChecksumAlgorithm::Crc64nvme).cloned(),
+        sha1: c.get(&ChecksumAlgorithm::Sha1).cloned(),
+        sha256: c.get(&ChecksumAlgorithm::Sha256).cloned(),
+        composite: c.values().any(|v| v.contains('-')),
+    }
+}
+
+pub(crate) fn checksum_type(f: &ChecksumFields) -> Option<s3s::dto::ChecksumType> {
+    let any = f.crc32.is_some() || f.crc32c.is_some() || f.crc64nvme.is_some() || f.sha1.is_some() || f.sha256.is_some();
+    any.then(|| {
+        s3s::dto::ChecksumType::from_static(if f.composite {
+            s3s::dto::ChecksumType::COMPOSITE
+        } else {
+            s3s::dto::ChecksumType::FULL_OBJECT
+        })
+    })
+}
+
+pub(crate) fn invalid_argument(msg: impl Into<String>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidArgument, msg.into())
+}
+
+/// The owner shown in listings and ACLs: imgd has one account.
+pub(crate) fn owner() -> s3s::dto::Owner {
+    s3s::dto::Owner {
+        display_name: Some("imgd".into()),
+        id: Some("imgd".into()),
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::S3 for ImgdS3 {
+    async fn list_buckets(&self, req: S3Request<s3s::dto::ListBucketsInput>) -> S3Res<s3s::dto::ListBucketsOutput> {
+        self.do_list_buckets(req).await
+    }
+    async fn create_bucket(&self, req: S3Request<s3s::dto::CreateBucketInput>) -> S3Res<s3s::dto::CreateBucketOutput> {
+        self.do_create_bucket(req).await
+    }
+    async fn head_bucket(&self, req: S3Request<s3s::dto::HeadBucketInput>) -> S3Res<s3s::dto::HeadBucketOutput> {
+        self.do_head_bucket(req).await
+    }
+    async fn delete_bucket(&self, req: S3Request<s3s::dto::DeleteBucketInput>) -> S3Res<s3s::dto::DeleteBucketOutput> {
+        self.do_delete_bucket(req).await
+    }
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<s3s::dto::GetBucketLocationInput>,
+    ) -> S3Res<s3s::dto::GetBucketLocationOutput> {
+        self.do_get_bucket_location(req).await
+    }
+    async fn put_object(&self, req: S3Request<s3s::dto::PutObjectInput>) -> S3Res<s3s::dto::PutObjectOutput> {
+        self.do_put_object(req).await
+    }
+    async fn get_object(&self, req: S3Request<s3s::dto::GetObjectInput>) -> S3Res<s3s::dto::GetObjectOutput> {
+        self.do_get_object(req).await
+    }
+    async fn head_object(&self, req: S3Request<s3s::dto::HeadObjectInput>) -> S3Res<s3s::dto::HeadObjectOutput> {
+        self.do_head_object(req).await
+    }
+    async fn delete_object(&self, req: S3Request<s3s::dto::DeleteObjectInput>) -> S3Res<s3s::dto::DeleteObjectOutput> {
+        self.do_delete_object(req).await
+    }
+    async fn delete_objects(
+        &self,
+        req: S3Request<s3s::dto::DeleteObjectsInput>,
+    ) -> S3Res<s3s::dto::DeleteObjectsOutput> {
+        self.do_delete_objects(req).await
+    }
+    async fn copy_object(&self, req: S3Request<s3s::dto::CopyObjectInput>) -> S3Res<s3s::dto::CopyObjectOutput> {
+        self.do_copy_object(req).await
+    }
+    async fn list_objects(&self, req: S3Request<s3s::dto::ListObjectsInput>) -> S3Res<s3s::dto::ListObjectsOutput> {
+        self.do_list_objects(req).await
+    }
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<s3s::dto::ListObjectsV2Input>,
+    ) -> S3Res<s3s::dto::ListObjectsV2Output> {
+        self.do_list_objects_v2(req).await
+    }
+    async fn list_object_versions(
+        &self,
+        req: S3Request<s3s::dto::ListObjectVersionsInput>,
+    ) -> S3Res<s3s::dto::ListObjectVersionsOutput> {
+        self.do_list_object_versions(req).await
+    }
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<s3s::dto::CreateMultipartUploadInput>,
+    ) -> S3Res<s3s::dto::CreateMultipartUploadOutput> {
+        self.do_create_multipart_upload(req).await
+    }
+    async fn upload_part(&self, req: S3Request<s3s::dto::UploadPartInput>) -> S3Res<s3s::dto::UploadPartOutput> {
+        self.do_upload_part(req).await
+    }
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<s3s::dto::UploadPartCopyInput>,
+    ) -> S3Res<s3s::dto::UploadPartCopyOutput> {
+        self.do_upload_part_copy(req).await
+    }
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<s3s::dto::CompleteMultipartUploadInput>,
+    ) -> S3Res<s3s::dto::CompleteMultipartUploadOutput> {
+        self.do_complete_multipart_upload(req).await
+    }
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<s3s::dto::AbortMultipartUploadInput>,
+    ) -> S3Res<s3s::dto::AbortMultipartUploadOutput> {
+        self.do_abort_multipart_upload(req).await
+    }
+    async fn list_parts(&self, req: S3Request<s3s::dto::ListPartsInput>) -> S3Res<s3s::dto::ListPartsOutput> {
+        self.do_list_parts(req).await
+    }
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<s3s::dto::ListMultipartUploadsInput>,
+    ) -> S3Res<s3s::dto::ListMultipartUploadsOutput> {
+        self.do_list_multipart_uploads(req).await
+    }
+    async fn get_bucket_acl(&self, req: S3Request<s3s::dto::GetBucketAclInput>) -> S3Res<s3s::dto::GetBucketAclOutput> {
+        self.do_get_bucket_acl(req).await
+    }
+    async fn put_bucket_acl(&self, req: S3Request<s3s::dto::PutBucketAclInput>) -> S3Res<s3s::dto::PutBucketAclOutput> {
+        self.do_put_bucket_acl(req).await
+    }
+    async fn get_object_acl(&self, req: S3Request<s3s::dto::GetObjectAclInput>) -> S3Res<s3s::dto::GetObjectAclOutput> {
+        self.do_get_object_acl(req).await
+    }
+}

@@ -1,0 +1,158 @@
+//! Blob bytes behind OpenDAL. Every blob has a fresh random name and is written once, so
+//! a reader never sees a blob change under it and a half-written blob is never named by
+//! any metadata row.
+
+use crate::error::{StoreError, StoreResult};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use opendal::Operator;
+use std::path::PathBuf;
+
+/// Where blob bytes live.
+#[derive(Debug, Clone)]
+pub enum BlobBackend {
+    /// A local directory; writes are fsynced, file and directory entry both.
+    Fs { root: PathBuf },
+    /// An S3-compatible bucket (Garage, MinIO, Ceph, AWS) for stateless nodes.
+    S3 {
+        endpoint: String,
+        region: String,
+        bucket: String,
+        access_key: String,
+        secret_key: String,
+        root: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct BlobStore {
+    op: Operator,
+    /// Set for the fs backend, whose directory entries must be fsynced by hand.
+    fs_root: Option<PathBuf>,
+}
+
+const SHARDS: usize = 256;
+
+impl BlobStore {
+    pub async fn open(backend: &BlobBackend) -> StoreResult<Self> {
+        match backend {
+            BlobBackend::Fs { root } => {
+                let blob_root = root.join("blobs");
+                for shard in 0..SHARDS {
+                    std::fs::create_dir_all(blob_root.join(format!("{shard:02x}")))?;
+                }
+                fsync_dir(&blob_root)?;
+                fsync_dir(root)?;
+                let root_str = root
+                    .to_str()
+                    .ok_or_else(|| StoreError::InvalidArgument("data dir is not UTF-8".into()))?;
+                let op = Operator::new(opendal::services::Fs::default().root(root_str))?;
+                Ok(Self {
+                    op,
+                    fs_root: Some(root.clone()),
+                })
+            }
+            BlobBackend::S3 {
+                endpoint,
+                region,
+                bucket,
+                access_key,
+                secret_key,
+                root,
+            } => {
+                let builder = opendal::services::S3::default()
+                    .endpoint(endpoint)
+                    .region(region)
+                    .bucket(bucket)
+                    .access_key_id(access_key)
+                    .secret_access_key(secret_key)
+                    .root(root);
+                let op = Operator::new(builder)?;
+                Ok(Self { op, fs_root: None })
+            }
+        }
+    }
+
+    pub fn new_blob_name() -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        format!("blobs/{}/{}", &id[..2], id)
+    }
+
+    /// Streams `body` into blob `name`, handing each chunk to `observe` first. The blob is
+    /// durable when this returns `Ok`. On error the partial blob is removed.
+    pub async fn write<S, E>(
+        &self,
+        name: &str,
+        body: S,
+        mut observe: impl FnMut(&Bytes) -> StoreResult<()>,
+    ) -> StoreResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut writer = self.op.writer(name).await?;
+        let mut body = body;
+        let result: StoreResult<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
+                if chunk.is_empty() {
+                    continue;
+                }
+                observe(&chunk)?;
+                writer.write(chunk).await?;
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                writer.close().await?;
+                self.sync_entry(name).await?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                let _ = self.op.delete(name).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A stream of the bytes of `name` in `range` (end exclusive).
+    pub async fn read(
+        &self,
+        name: &str,
+        range: std::ops::Range<u64>,
+    ) -> StoreResult<impl Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static + use<>>
+    {
+        let reader = self.op.reader(name).await?;
+        let stream = reader.into_bytes_stream(range).await?;
+        Ok(stream.map_err(std::io::Error::other))
+    }
+
+    pub async fn delete(&self, name: &str) -> StoreResult<()> {
+        match self.op.delete(name).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After a write: fsync the directory holding the new entry, so the name survives a
+    /// power loss along with the (already fsynced) contents.
+    async fn sync_entry(&self, name: &str) -> StoreResult<()> {
+        if let Some(root) = &self.fs_root {
+            let path = root.join(name);
+            if let Some(dir) = path.parent().map(|d| d.to_path_buf()) {
+                tokio::task::spawn_blocking(move || fsync_dir(&dir))
+                    .await
+                    .map_err(std::io::Error::other)??;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fsync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}

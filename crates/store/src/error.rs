@@ -1,0 +1,51 @@
+use thiserror::Error;
+
+/// Everything the store can refuse or fail at. Each variant maps to one S3 error code in
+/// the server crate, so the variants follow S3's distinctions rather than the backend's.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("the bucket does not exist")]
+    NoSuchBucket,
+    #[error("the bucket already exists")]
+    BucketExists,
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
+    #[error("the key does not exist")]
+    NoSuchKey,
+    #[error("the multipart upload does not exist")]
+    NoSuchUpload,
+    #[error("an object already exists at this key")]
+    AlreadyExists,
+    #[error("the object's ETag does not match If-Match")]
+    PreconditionFailed,
+    #[error("the body ended after {got} of {expected} bytes")]
+    IncompleteBody { expected: u64, got: u64 },
+    #[error("the body is longer than its Content-Length of {expected} bytes")]
+    BodyTooLong { expected: u64 },
+    #[error("{0}")]
+    BadDigest(String),
+    #[error("{0}")]
+    InvalidPart(String),
+    #[error("parts must be listed in ascending order")]
+    InvalidPartOrder,
+    #[error("part {part} is {size} bytes; every part but the last must be at least 5 MiB")]
+    EntityTooSmall { part: i32, size: u64 },
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("the object key is {0} bytes; the limit is 1024")]
+    KeyTooLong(usize),
+    #[error("reading the request body failed: {0}")]
+    Body(String),
+    #[error("metadata database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("blob storage: {0}")]
+    Blob(#[from] opendal::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;

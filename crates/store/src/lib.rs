@@ -1,0 +1,197 @@
+//! Object storage for imgd: durable bytes plus the metadata that names them.
+//!
+//! [`Store`] is the one entry point. It owns a [`BlobStore`] (OpenDAL: local directory by
+//! default, any S3-compatible bucket for scale-out) and a SQL pool ([`db`]) holding
+//! buckets, objects, multipart uploads, parts and access keys.
+//!
+//! A write flows like this: the body streams into a fresh blob while [`BodyHasher`]
+//! computes MD5 and the requested checksums; the caller's verifier checks them (against
+//! `Content-MD5`, `x-amz-checksum-*` or a trailer); then one transaction points the
+//! object row at the new blob, and only after that is the replaced blob deleted. The
+//! `pending_blobs` table lists every blob not yet owned by a row, so start-up can remove
+//! what an interrupted write left behind ([`Store::open`]).
+//!
+//! Reads look up the row, then stream the blob. Blobs are immutable, so a reader racing
+//! an overwrite either sees the old bytes whole or retries against the new row.
+
+pub mod blobs;
+pub mod db;
+pub mod digest;
+mod error;
+pub mod keys;
+mod list;
+pub mod model;
+mod multipart;
+mod objects;
+
+pub use blobs::{BlobBackend, BlobStore};
+pub use digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
+pub use error::{StoreError, StoreResult};
+pub use list::{ListPage, ListQuery};
+pub use model::*;
+pub use objects::{ByteStream, PutOptions};
+
+use db::DbPool;
+use sqlx::Row;
+use std::path::Path;
+
+/// S3's limit on key length, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: DbPool,
+    pub(crate) blobs: BlobStore,
+}
+
+impl Store {
+    /// Opens (creating if needed) the metadata database and the blob backend. The server
+    /// opens with `remove_leftovers`, which deletes what interrupted writes left behind;
+    /// admin commands, which may run beside a live server, must not.
+    pub async fn open(db_path: &Path, backend: &BlobBackend, remove_leftovers: bool) -> StoreResult<Self> {
+        if let Some(dir) = db_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let db = db::open(db_path).await?;
+        let blobs = BlobStore::open(backend).await?;
+        let store = Store { db, blobs };
+        if remove_leftovers {
+            let removed = store.remove_leftovers().await?;
+            if removed > 0 {
+                tracing::info!(removed, "removed blobs left by interrupted writes");
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.db
+    }
+
+    async fn remove_leftovers(&self) -> StoreResult<usize> {
+        let rows = sqlx::query("SELECT blob FROM pending_blobs")
+            .fetch_all(&self.db)
+            .await?;
+        let mut n = 0;
+        for row in rows {
+            let blob: String = row.try_get("blob")?;
+            self.blobs.delete(&blob).await?;
+            sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
+                .bind(&blob)
+                .execute(&self.db)
+                .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Deletes blobs that no row owns any more, then forgets them. Failures leave the
+    /// pending row, so the next start-up retries.
+    pub(crate) async fn drop_blobs(&self, blobs: Vec<String>) {
+        for blob in blobs {
+            match self.blobs.delete(&blob).await {
+                Ok(()) => {
+                    if let Err(e) = sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
+                        .bind(&blob)
+                        .execute(&self.db)
+                        .await
+                    {
+                        tracing::warn!(%blob, error = %e, "could not forget a deleted blob");
+                    }
+                }
+                Err(e) => tracing::warn!(%blob, error = %e, "could not delete a replaced blob"),
+            }
+        }
+    }
+
+    // ---- buckets -------------------------------------------------------------------
+
+    pub async fn create_bucket(&self, name: &str, acl: BucketAcl) -> StoreResult<()> {
+        let res = sqlx::query(
+            "INSERT INTO buckets (name, created_ms, acl) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now_ms())
+        .bind(acl.as_str())
+        .execute(&self.db)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::BucketExists);
+        }
+        Ok(())
+    }
+
+    pub async fn bucket(&self, name: &str) -> StoreResult<BucketInfo> {
+        let row = sqlx::query("SELECT name, created_ms, acl FROM buckets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.db)
+            .await?
+            .ok_or(StoreError::NoSuchBucket)?;
+        bucket_from_row(&row)
+    }
+
+    pub async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
+        let rows = sqlx::query("SELECT name, created_ms, acl FROM buckets ORDER BY name")
+            .fetch_all(&self.db)
+            .await?;
+        rows.iter().map(bucket_from_row).collect()
+    }
+
+    pub async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> StoreResult<()> {
+        let res = sqlx::query("UPDATE buckets SET acl = ? WHERE name = ?")
+            .bind(acl.as_str())
+            .bind(name)
+            .execute(&self.db)
+            .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NoSuchBucket);
+        }
+        Ok(())
+    }
+
+    /// Deletes an empty bucket. A bucket holding objects or unfinished multipart uploads
+    /// is not empty.
+    pub async fn delete_bucket(&self, name: &str) -> StoreResult<()> {
+        let mut tx = db::begin_write(&self.db).await?;
+        let exists = sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let has_objects = sqlx::query("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        let has_uploads = sqlx::query("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if has_objects || has_uploads {
+            return Err(StoreError::BucketNotEmpty);
+        }
+        sqlx::query("DELETE FROM buckets WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM key_grants WHERE bucket = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn bucket_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<BucketInfo> {
+    let acl: String = row.try_get("acl")?;
+    Ok(BucketInfo {
+        name: row.try_get("name")?,
+        created_ms: row.try_get("created_ms")?,
+        acl: BucketAcl::parse(&acl)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown bucket acl {acl:?}")))?,
+    })
+}

@@ -1,0 +1,111 @@
+//! Key listing in S3's order (bytewise), with prefix, delimiter and a resume marker.
+
+use crate::error::StoreResult;
+use crate::model::ObjectInfo;
+use crate::objects::object_from_row;
+use crate::Store;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// Return only entries after this key or common prefix.
+    pub after: Option<String>,
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ObjectInfo>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+    /// The last key or common prefix returned: where the next page resumes.
+    pub next_marker: Option<String>,
+}
+
+/// Larger than any character a key can contain after a common prefix, so
+/// `key > prefix || SKIP_PAST` skips every key that starts with the prefix.
+const SKIP_PAST: char = '\u{10FFFF}';
+
+impl Store {
+    pub async fn list_objects(&self, bucket: &str, q: &ListQuery) -> StoreResult<ListPage> {
+        self.bucket(bucket).await?;
+        let mut page = ListPage::default();
+        if q.max_keys == 0 {
+            return Ok(page);
+        }
+        let delimiter = q.delimiter.as_deref().filter(|d| !d.is_empty());
+        // Resume strictly after `cursor`, or at `prefix` inclusive when no marker is past it.
+        let mut cursor: Option<String> = q.after.clone().filter(|a| a.as_str() >= q.prefix.as_str());
+        let batch = (q.max_keys + 1).min(1001) as i64;
+        let mut count = 0usize;
+        'outer: loop {
+            let rows = match &cursor {
+                Some(c) => {
+                    sqlx::query(
+                        "SELECT bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums \
+                         FROM objects WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?",
+                    )
+                    .bind(bucket)
+                    .bind(c)
+                    .bind(batch)
+                    .fetch_all(&self.db)
+                    .await?
+                }
+                None => {
+                    sqlx::query(
+                        "SELECT bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums \
+                         FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?",
+                    )
+                    .bind(bucket)
+                    .bind(&q.prefix)
+                    .bind(batch)
+                    .fetch_all(&self.db)
+                    .await?
+                }
+            };
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let info = object_from_row(row)?;
+                if !info.key.starts_with(&q.prefix) {
+                    break 'outer;
+                }
+                let rest = &info.key[q.prefix.len()..];
+                if let Some(d) = delimiter
+                    && let Some(i) = rest.find(d)
+                {
+                    let cp = info.key[..q.prefix.len() + i + d.len()].to_owned();
+                    if page.common_prefixes.last() == Some(&cp) {
+                        // A key past the skip marker that still rolls up into the last
+                        // prefix (it contains U+10FFFF): step over it alone.
+                        cursor = Some(info.key.clone());
+                        continue;
+                    }
+                    if count == q.max_keys {
+                        page.truncated = true;
+                        break 'outer;
+                    }
+                    page.common_prefixes.push(cp.clone());
+                    count += 1;
+                    page.next_marker = Some(cp.clone());
+                    cursor = Some(format!("{cp}{SKIP_PAST}"));
+                    continue 'outer;
+                }
+                if count == q.max_keys {
+                    page.truncated = true;
+                    break 'outer;
+                }
+                cursor = Some(info.key.clone());
+                page.next_marker = Some(info.key.clone());
+                page.objects.push(info);
+                count += 1;
+            }
+        }
+        if !page.truncated {
+            page.next_marker = None;
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,135 @@
+use crate::digest::{ChecksumAlgorithm, Checksums};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Canned ACL of a bucket. `PublicRead` lets anonymous clients GET and HEAD objects;
+/// listing and writes always need credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BucketAcl {
+    Private,
+    PublicRead,
+}
+
+impl BucketAcl {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketAcl::Private => "private",
+            BucketAcl::PublicRead => "public-read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "private" => Some(BucketAcl::Private),
+            "public-read" => Some(BucketAcl::PublicRead),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BucketInfo {
+    pub name: String,
+    pub created_ms: i64,
+    pub acl: BucketAcl,
+}
+
+/// The HTTP headers stored with an object and returned on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    /// `Expires` as the client sent it (an HTTP date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` without the prefix, names lower-cased.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user: BTreeMap<String, String>,
+}
+
+/// One stored object, as its metadata row describes it.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub bucket: String,
+    pub key: String,
+    pub blob: String,
+    pub size: u64,
+    /// Without quotes: a hex MD5, or `hex-N` for multipart objects.
+    pub etag: String,
+    pub modified_ms: i64,
+    pub parts_count: Option<i32>,
+    pub headers: ObjectHeaders,
+    pub checksums: Checksums,
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone)]
+pub struct UploadInfo {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub initiated_ms: i64,
+    pub headers: ObjectHeaders,
+    pub checksum_algorithm: Option<ChecksumAlgorithm>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartInfo {
+    pub part_number: i32,
+    pub blob: String,
+    pub size: u64,
+    pub etag: String,
+    pub modified_ms: i64,
+    pub checksums: Checksums,
+}
+
+/// Permission of an extra access key on one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    Read,
+    ReadWrite,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::ReadWrite => "read-write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" | "ro" => Some(Permission::Read),
+            "read-write" | "readwrite" | "rw" => Some(Permission::ReadWrite),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessKey {
+    pub access_key: String,
+    pub secret_key: String,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub description: String,
+    pub grants: Vec<(String, Permission)>,
+}
+
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    d.as_millis() as i64
+}

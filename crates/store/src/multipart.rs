@@ -1,0 +1,406 @@
+//! Multipart uploads: parts are blobs of their own until completion concatenates them
+//! into the object's blob.
+
+use crate::db;
+use crate::digest::{composite_checksum, multipart_etag, BodyDigests, ChecksumAlgorithm, Checksums};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{now_ms, ObjectHeaders, ObjectInfo, PartInfo, UploadInfo};
+use crate::objects::{check_key, ByteStream, PutOptions};
+use crate::Store;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sqlx::Row;
+
+/// S3's bounds on part numbers and sizes.
+pub const MAX_PART_NUMBER: i32 = 10_000;
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+impl Store {
+    pub async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: ObjectHeaders,
+        checksum_algorithm: Option<ChecksumAlgorithm>,
+    ) -> StoreResult<UploadInfo> {
+        check_key(key)?;
+        self.bucket(bucket).await?;
+        let upload = UploadInfo {
+            upload_id: uuid::Uuid::new_v4().simple().to_string(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            initiated_ms: now_ms(),
+            headers,
+            checksum_algorithm,
+        };
+        let headers_json =
+            serde_json::to_string(&upload.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, headers, checksum_algorithm) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&upload.upload_id)
+        .bind(bucket)
+        .bind(key)
+        .bind(upload.initiated_ms)
+        .bind(&headers_json)
+        .bind(checksum_algorithm.map(|a| a.as_str()))
+        .execute(&self.db)
+        .await?;
+        Ok(upload)
+    }
+
+    pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<UploadInfo> {
+        let row = sqlx::query(
+            "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm FROM uploads \
+             WHERE upload_id = ? AND bucket = ? AND key = ?",
+        )
+        .bind(upload_id)
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(&self.db)
+        .await?;
+        match row {
+            Some(row) => upload_from_row(&row),
+            None => {
+                self.bucket(bucket).await?;
+                Err(StoreError::NoSuchUpload)
+            }
+        }
+    }
+
+    /// Stores one part, replacing an earlier part with the same number.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_part<S, E>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        algorithms: &[ChecksumAlgorithm],
+        expected_len: Option<u64>,
+        body: S,
+        verify: impl FnOnce(&BodyDigests) -> StoreResult<()>,
+    ) -> StoreResult<PartInfo>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        check_part_number(part_number)?;
+        let upload = self.upload(bucket, key, upload_id).await?;
+        let mut algos = algorithms.to_vec();
+        algos.extend(upload.checksum_algorithm);
+        let (blob, digests) = self.write_blob(body, &algos, expected_len).await?;
+        if let Err(e) = verify(&digests) {
+            self.drop_blobs(vec![blob]).await;
+            return Err(e);
+        }
+        let part = PartInfo {
+            part_number,
+            blob,
+            size: digests.len,
+            etag: digests.md5_hex(),
+            modified_ms: now_ms(),
+            checksums: digests.checksums,
+        };
+        match self.commit_part(upload_id, &part).await {
+            Ok(old) => {
+                self.drop_blobs(old.into_iter().collect()).await;
+                Ok(part)
+            }
+            Err(e) => {
+                self.drop_blobs(vec![part.blob.clone()]).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn commit_part(&self, upload_id: &str, part: &PartInfo) -> StoreResult<Option<String>> {
+        let checksums =
+            serde_json::to_string(&part.checksums).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = db::begin_write(&self.db).await?;
+        if sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ?")
+            .bind(upload_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            // Completed or aborted while this part streamed in.
+            return Err(StoreError::NoSuchUpload);
+        }
+        let old = sqlx::query("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?")
+            .bind(upload_id)
+            .bind(part.part_number)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let old: Option<String> = match old {
+            Some(row) => Some(row.try_get("blob")?),
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms, checksums) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET blob = excluded.blob, size = excluded.size, \
+             etag = excluded.etag, modified_ms = excluded.modified_ms, checksums = excluded.checksums",
+        )
+        .bind(upload_id)
+        .bind(part.part_number)
+        .bind(&part.blob)
+        .bind(part.size as i64)
+        .bind(&part.etag)
+        .bind(part.modified_ms)
+        .bind(&checksums)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
+            .bind(&part.blob)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(blob) = &old {
+            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
+                .bind(blob)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(old)
+    }
+
+    pub async fn list_parts(&self, upload_id: &str, after: i32, max: usize) -> StoreResult<(Vec<PartInfo>, bool)> {
+        let rows = sqlx::query(
+            "SELECT part_number, blob, size, etag, modified_ms, checksums FROM parts \
+             WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
+        )
+        .bind(upload_id)
+        .bind(after)
+        .bind(max as i64 + 1)
+        .fetch_all(&self.db)
+        .await?;
+        let mut parts = rows.iter().map(part_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        Ok((parts, truncated))
+    }
+
+    /// Concatenates the listed parts into the object. Every listed part must exist with
+    /// the given ETag, numbers must ascend, and all parts but the last must be at least
+    /// 5 MiB. The upload and its parts are gone afterwards.
+    pub async fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        requested: &[(i32, String)],
+        opts: PutOptions,
+    ) -> StoreResult<ObjectInfo> {
+        let upload = self.upload(bucket, key, upload_id).await?;
+        if requested.is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "CompleteMultipartUpload must list at least one part".into(),
+            ));
+        }
+        let (stored, _) = self.list_parts(upload_id, 0, MAX_PART_NUMBER as usize).await?;
+        let mut chosen: Vec<PartInfo> = Vec::with_capacity(requested.len());
+        let mut last_number = 0;
+        for (i, (number, etag)) in requested.iter().enumerate() {
+            if *number <= last_number {
+                return Err(StoreError::InvalidPartOrder);
+            }
+            last_number = *number;
+            let part = stored
+                .iter()
+                .find(|p| p.part_number == *number)
+                .ok_or_else(|| StoreError::InvalidPart(format!("part {number} was never uploaded")))?;
+            if etag.trim_matches('"') != part.etag {
+                return Err(StoreError::InvalidPart(format!(
+                    "part {number}'s ETag is {}, not {etag}",
+                    part.etag
+                )));
+            }
+            if i + 1 < requested.len() && part.size < MIN_PART_SIZE {
+                return Err(StoreError::EntityTooSmall {
+                    part: *number,
+                    size: part.size,
+                });
+            }
+            chosen.push(part.clone());
+        }
+
+        let total: u64 = chosen.iter().map(|p| p.size).sum();
+        let body = self.concat_parts(chosen.clone());
+        let (blob, digests) = self.write_blob(body, &[], Some(total)).await?;
+        drop(digests);
+
+        let etags: Vec<String> = chosen.iter().map(|p| p.etag.clone()).collect();
+        let mut checksums = Checksums::new();
+        if let Some(algo) = upload.checksum_algorithm {
+            let per_part: Option<Vec<String>> =
+                chosen.iter().map(|p| p.checksums.get(&algo).cloned()).collect();
+            if let Some(c) = per_part.and_then(|parts| composite_checksum(algo, &parts)) {
+                checksums.insert(algo, c);
+            }
+        }
+        let info = ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            blob,
+            size: total,
+            etag: multipart_etag(&etags),
+            modified_ms: now_ms(),
+            parts_count: Some(chosen.len() as i32),
+            headers: upload.headers.clone(),
+            checksums,
+        };
+        self.commit_object(&info, &opts).await?;
+        // The object is durable; now the upload and all its parts (chosen or not) go.
+        let leftovers = self.forget_upload(upload_id).await?;
+        self.drop_blobs(leftovers).await;
+        Ok(info)
+    }
+
+    fn concat_parts(&self, parts: Vec<PartInfo>) -> ByteStream {
+        let store = self.clone();
+        let stream = futures::stream::iter(parts)
+            .then(move |part| {
+                let store = store.clone();
+                async move { store.blobs.read(&part.blob, 0..part.size).await }
+            })
+            .map(|opened| match opened {
+                Ok(s) => s.boxed(),
+                Err(e) => futures::stream::once(async move { Err(std::io::Error::other(e.to_string())) }).boxed(),
+            })
+            .flatten();
+        Box::pin(sync_wrapper::SyncStream::new(stream))
+    }
+
+    /// Aborts an upload and deletes its parts.
+    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {
+        self.upload(bucket, key, upload_id).await?;
+        let blobs = self.forget_upload(upload_id).await?;
+        self.drop_blobs(blobs).await;
+        Ok(())
+    }
+
+    /// Removes the upload's rows and returns its part blobs (now pending deletion).
+    async fn forget_upload(&self, upload_id: &str) -> StoreResult<Vec<String>> {
+        let mut tx = db::begin_write(&self.db).await?;
+        let rows = sqlx::query("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
+            .bind(upload_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut blobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let blob: String = row.try_get("blob")?;
+            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
+                .bind(&blob)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            blobs.push(blob);
+        }
+        sqlx::query("DELETE FROM uploads WHERE upload_id = ?")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(blobs)
+    }
+
+    /// Unfinished uploads in a bucket, ordered by key then upload id.
+    pub async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max: usize,
+    ) -> StoreResult<(Vec<UploadInfo>, bool)> {
+        self.bucket(bucket).await?;
+        let key_marker = key_marker.unwrap_or("");
+        let id_marker = upload_id_marker.unwrap_or("");
+        let rows = sqlx::query(
+            "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm FROM uploads \
+             WHERE bucket = ? AND (key > ? OR (key = ? AND upload_id > ?)) ORDER BY key, upload_id",
+        )
+        .bind(bucket)
+        .bind(key_marker)
+        .bind(key_marker)
+        .bind(id_marker)
+        .fetch_all(&self.db)
+        .await?;
+        let mut uploads = Vec::new();
+        let mut truncated = false;
+        for row in &rows {
+            let u = upload_from_row(row)?;
+            if !u.key.starts_with(prefix) {
+                continue;
+            }
+            if uploads.len() == max {
+                truncated = true;
+                break;
+            }
+            uploads.push(u);
+        }
+        Ok((uploads, truncated))
+    }
+
+    /// Reads a byte range of an object, for UploadPartCopy.
+    pub async fn part_from_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        range: Option<(u64, u64)>,
+        check_source: impl FnOnce(&ObjectInfo) -> StoreResult<()>,
+    ) -> StoreResult<(ObjectInfo, u64, ByteStream)> {
+        let mut check_source = Some(check_source);
+        let (info, r, stream) = self
+            .open_object(src_bucket, src_key, |info| {
+                if let Some(check) = check_source.take() {
+                    check(info)?;
+                }
+                match range {
+                    None => Ok(0..info.size),
+                    Some((first, last)) if first <= last && last < info.size => Ok(first..last + 1),
+                    Some(_) => Err(StoreError::InvalidArgument(
+                        "x-amz-copy-source-range is outside the source object".into(),
+                    )),
+                }
+            })
+            .await?;
+        Ok((info, r.end - r.start, stream))
+    }
+}
+
+fn check_part_number(n: i32) -> StoreResult<()> {
+    if !(1..=MAX_PART_NUMBER).contains(&n) {
+        return Err(StoreError::InvalidArgument(format!(
+            "part number {n} is outside 1..=10000"
+        )));
+    }
+    Ok(())
+}
+
+fn upload_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<UploadInfo> {
+    let headers: String = row.try_get("headers")?;
+    let algo: Option<String> = row.try_get("checksum_algorithm")?;
+    Ok(UploadInfo {
+        upload_id: row.try_get("upload_id")?,
+        bucket: row.try_get("bucket")?,
+        key: row.try_get("key")?,
+        initiated_ms: row.try_get("initiated_ms")?,
+        headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        checksum_algorithm: algo.as_deref().and_then(ChecksumAlgorithm::parse),
+    })
+}
+
+fn part_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<PartInfo> {
+    let checksums: String = row.try_get("checksums")?;
+    let size: i64 = row.try_get("size")?;
+    Ok(PartInfo {
+        part_number: row.try_get("part_number")?,
+        blob: row.try_get("blob")?,
+        size: size as u64,
+        etag: row.try_get("etag")?,
+        modified_ms: row.try_get("modified_ms")?,
+        checksums: serde_json::from_str(&checksums).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}

@@ -1,0 +1,364 @@
+//! Whole-object writes, reads, copies and deletes.
+
+use crate::blobs::BlobStore;
+use crate::db;
+use crate::digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{now_ms, ObjectHeaders, ObjectInfo};
+use crate::Store;
+use bytes::Bytes;
+use futures::Stream;
+use sqlx::Row;
+use std::pin::Pin;
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync>>;
+
+/// How a PUT is to be stored and checked.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub headers: ObjectHeaders,
+    /// Checksums to compute while the body streams (and to store with the object).
+    pub checksum_algorithms: Vec<ChecksumAlgorithm>,
+    /// The declared length; a body of any other length is refused.
+    pub expected_len: Option<u64>,
+    /// `If-None-Match: *`: refuse if the key exists.
+    pub if_none_match_any: bool,
+    /// `If-Match: <etag>`: refuse unless the current ETag is this one.
+    pub if_match: Option<String>,
+}
+
+impl Store {
+    /// Streams `body` into a new blob that no row owns yet (it is listed as pending).
+    pub(crate) async fn write_blob<S, E>(
+        &self,
+        body: S,
+        algorithms: &[ChecksumAlgorithm],
+        expected_len: Option<u64>,
+    ) -> StoreResult<(String, BodyDigests)>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let blob = BlobStore::new_blob_name();
+        sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?)")
+            .bind(&blob)
+            .bind(now_ms())
+            .execute(&self.db)
+            .await?;
+        let mut hasher = BodyHasher::new(algorithms);
+        let written = self
+            .blobs
+            .write(&blob, body, |chunk| {
+                hasher.update(chunk);
+                match expected_len {
+                    Some(n) if hasher.len() > n => Err(StoreError::BodyTooLong { expected: n }),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        let checked = written.and_then(|()| match expected_len {
+            Some(n) if hasher.len() < n => Err(StoreError::IncompleteBody {
+                expected: n,
+                got: hasher.len(),
+            }),
+            _ => Ok(()),
+        });
+        if let Err(e) = checked {
+            self.drop_blobs(vec![blob]).await;
+            return Err(e);
+        }
+        Ok((blob, hasher.finish()))
+    }
+
+    /// Stores an object. `verify` sees the digests of the whole body before anything
+    /// becomes visible; an error from it discards the upload.
+    pub async fn put_object<S, E>(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+        body: S,
+        verify: impl FnOnce(&BodyDigests) -> StoreResult<()>,
+    ) -> StoreResult<ObjectInfo>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        check_key(key)?;
+        self.bucket(bucket).await?;
+        let (blob, digests) = self
+            .write_blob(body, &opts.checksum_algorithms, opts.expected_len)
+            .await?;
+        if let Err(e) = verify(&digests) {
+            self.drop_blobs(vec![blob]).await;
+            return Err(e);
+        }
+        let info = ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            blob,
+            size: digests.len,
+            etag: digests.md5_hex(),
+            modified_ms: now_ms(),
+            parts_count: None,
+            headers: opts.headers.clone(),
+            checksums: digests.checksums,
+        };
+        self.commit_object(&info, &opts).await?;
+        Ok(info)
+    }
+
+    /// Points `(bucket, key)` at `info.blob` in one transaction and deletes the blob it
+    /// replaced. On refusal the new blob is deleted instead.
+    pub(crate) async fn commit_object(&self, info: &ObjectInfo, opts: &PutOptions) -> StoreResult<()> {
+        let result = self.commit_object_row(info, opts).await;
+        match result {
+            Ok(old) => {
+                self.drop_blobs(old.into_iter().collect()).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.drop_blobs(vec![info.blob.clone()]).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn commit_object_row(
+        &self,
+        info: &ObjectInfo,
+        opts: &PutOptions,
+    ) -> StoreResult<Option<String>> {
+        let headers = serde_json::to_string(&info.headers)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let checksums = serde_json::to_string(&info.checksums)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = db::begin_write(&self.db).await?;
+        if sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
+            .bind(&info.bucket)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let old = sqlx::query("SELECT blob, etag FROM objects WHERE bucket = ? AND key = ?")
+            .bind(&info.bucket)
+            .bind(&info.key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let old = match old {
+            Some(row) => Some((row.try_get::<String, _>("blob")?, row.try_get::<String, _>("etag")?)),
+            None => None,
+        };
+        if opts.if_none_match_any && old.is_some() {
+            return Err(StoreError::AlreadyExists);
+        }
+        if let Some(want) = &opts.if_match {
+            match &old {
+                Some((_, etag)) if etag_matches(want, etag) => {}
+                Some(_) => return Err(StoreError::PreconditionFailed),
+                None => return Err(StoreError::NoSuchKey),
+            }
+        }
+        sqlx::query(
+            "INSERT INTO objects (bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (bucket, key) DO UPDATE SET blob = excluded.blob, size = excluded.size, \
+             etag = excluded.etag, modified_ms = excluded.modified_ms, parts_count = excluded.parts_count, \
+             headers = excluded.headers, checksums = excluded.checksums",
+        )
+        .bind(&info.bucket)
+        .bind(&info.key)
+        .bind(&info.blob)
+        .bind(info.size as i64)
+        .bind(&info.etag)
+        .bind(info.modified_ms)
+        .bind(info.parts_count)
+        .bind(&headers)
+        .bind(&checksums)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
+            .bind(&info.blob)
+            .execute(&mut *tx)
+            .await?;
+        let old_blob = old.map(|(blob, _)| blob);
+        if let Some(blob) = &old_blob {
+            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
+                .bind(blob)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(old_blob)
+    }
+
+    /// The metadata of one object. Distinguishes a missing bucket from a missing key.
+    pub async fn object(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo> {
+        let row = sqlx::query(
+            "SELECT bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums \
+             FROM objects WHERE bucket = ? AND key = ?",
+        )
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(&self.db)
+        .await?;
+        match row {
+            Some(row) => object_from_row(&row),
+            None => {
+                self.bucket(bucket).await?;
+                Err(StoreError::NoSuchKey)
+            }
+        }
+    }
+
+    /// Streams `range` (end exclusive) of an object's bytes. `info` must come from
+    /// [`Store::object`]; if an overwrite deleted its blob meanwhile, the caller gets
+    /// `NoSuchKey`-free retry semantics by calling [`Store::open_object`] instead.
+    pub async fn read_blob(&self, info: &ObjectInfo, range: std::ops::Range<u64>) -> StoreResult<ByteStream> {
+        let stream = self.blobs.read(&info.blob, range).await?;
+        Ok(Box::pin(stream))
+    }
+
+    /// Looks up an object and opens a stream of `range` (computed from the object's
+    /// size by `pick_range`). Retries when an overwrite replaced the blob in between.
+    pub async fn open_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut pick_range: impl FnMut(&ObjectInfo) -> StoreResult<std::ops::Range<u64>>,
+    ) -> StoreResult<(ObjectInfo, std::ops::Range<u64>, ByteStream)> {
+        let mut attempts = 0;
+        loop {
+            let info = self.object(bucket, key).await?;
+            let range = pick_range(&info)?;
+            match self.read_blob(&info, range.clone()).await {
+                Ok(stream) => return Ok((info, range, stream)),
+                Err(StoreError::Blob(e)) if e.kind() == opendal::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Deletes an object. Deleting a missing key succeeds, as in S3.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<()> {
+        let mut tx = db::begin_write(&self.db).await?;
+        if sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
+            .bind(bucket)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let old = sqlx::query("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING blob")
+            .bind(bucket)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let old_blob: Option<String> = match old {
+            Some(row) => Some(row.try_get("blob")?),
+            None => None,
+        };
+        if let Some(blob) = &old_blob {
+            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
+                .bind(blob)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.drop_blobs(old_blob.into_iter().collect()).await;
+        Ok(())
+    }
+
+    /// Copies an object's bytes into a new object. `headers` replaces the source's
+    /// headers when given (S3's `MetadataDirective: REPLACE`).
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        dst_bucket: &str,
+        dst_key: &str,
+        headers: Option<ObjectHeaders>,
+        check_source: impl FnOnce(&ObjectInfo) -> StoreResult<()>,
+    ) -> StoreResult<ObjectInfo> {
+        check_key(dst_key)?;
+        self.bucket(dst_bucket).await?;
+        let mut check_source = Some(check_source);
+        let (src, _, stream) = self
+            .open_object(src_bucket, src_key, |info| {
+                if let Some(check) = check_source.take() {
+                    check(info)?;
+                }
+                Ok(0..info.size)
+            })
+            .await?;
+        let algorithms: Vec<ChecksumAlgorithm> = src.checksums.keys().copied().collect();
+        let plain_algorithms: Vec<ChecksumAlgorithm> = algorithms
+            .iter()
+            .copied()
+            .filter(|a| !src.checksums[a].contains('-'))
+            .collect();
+        let (blob, digests) = self
+            .write_blob(stream, &plain_algorithms, Some(src.size))
+            .await?;
+        let etag = digests.md5_hex();
+        let mut checksums: Checksums = digests.checksums;
+        // A composite (multipart) checksum cannot be recomputed from the bytes alone;
+        // the copy is a single-part object, so it keeps only full-object checksums.
+        checksums.retain(|a, _| plain_algorithms.contains(a));
+        let info = ObjectInfo {
+            bucket: dst_bucket.to_owned(),
+            key: dst_key.to_owned(),
+            blob,
+            size: digests.len,
+            etag,
+            modified_ms: now_ms(),
+            parts_count: None,
+            headers: headers.unwrap_or(src.headers),
+            checksums,
+        };
+        self.commit_object(&info, &PutOptions::default()).await?;
+        Ok(info)
+    }
+}
+
+/// Compares a client's ETag condition (quoted or not, or `*`) with a stored ETag.
+pub fn etag_matches(condition: &str, stored: &str) -> bool {
+    condition
+        .split(',')
+        .map(|c| c.trim().trim_start_matches("W/").trim_matches('"'))
+        .any(|c| c == "*" || c == stored)
+}
+
+pub(crate) fn check_key(key: &str) -> StoreResult<()> {
+    if key.is_empty() {
+        return Err(StoreError::InvalidArgument("the object key is empty".into()));
+    }
+    if key.len() > crate::MAX_KEY_BYTES {
+        return Err(StoreError::KeyTooLong(key.len()));
+    }
+    Ok(())
+}
+
+pub(crate) fn object_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<ObjectInfo> {
+    let headers: String = row.try_get("headers")?;
+    let checksums: String = row.try_get("checksums")?;
+    let size: i64 = row.try_get("size")?;
+    Ok(ObjectInfo {
+        bucket: row.try_get("bucket")?,
+        key: row.try_get("key")?,
+        blob: row.try_get("blob")?,
+        size: size as u64,
+        etag: row.try_get("etag")?,
+        modified_ms: row.try_get("modified_ms")?,
+        parts_count: row.try_get("parts_count")?,
+        headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        checksums: serde_json::from_str(&checksums).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}

