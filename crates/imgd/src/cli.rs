@@ -10,7 +10,11 @@ use std::time::Duration;
 use store::{BucketAcl, Permission, Store};
 
 #[derive(Parser)]
-#[command(name = "imgd", version, about = "A self-hosted image service with an S3-compatible API")]
+#[command(
+    name = "imgd",
+    version,
+    about = "A self-hosted image service with an S3-compatible API"
+)]
 struct Cli {
     /// TOML configuration file. Every key can also be set as an IMGD_* variable.
     #[arg(long, global = true, env = "IMGD_CONFIG")]
@@ -117,8 +121,11 @@ fn configured_root(cfg: &Config) -> Option<(String, String)> {
 
 fn init_logging(cfg: &Config) -> Result<()> {
     let filter = std::env::var("IMGD_LOG").unwrap_or_else(|_| cfg.log_level.clone());
-    let filter = tracing_subscriber::EnvFilter::try_new(&filter).with_context(|| format!("log filter {filter:?}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .with_context(|| format!("log filter {filter:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if cfg.log_format == "json" {
         builder.json().init();
     } else {
@@ -136,7 +143,10 @@ async fn open_store(cfg: &Config, remove_leftovers: bool) -> Result<Store> {
 async fn serve(cfg: Config) -> Result<()> {
     let (creds, generated) = credentials::resolve(configured_root(&cfg), &cfg.data_dir)?;
     if generated {
-        println!("Generated root credentials (kept in {}):", cfg.data_dir.join(credentials::FILE_NAME).display());
+        println!(
+            "Generated root credentials (kept in {}):",
+            cfg.data_dir.join(credentials::FILE_NAME).display()
+        );
         println!("  access key: {}", creds.access_key);
         println!("  secret key: {}", creds.secret_key);
     }
@@ -197,8 +207,15 @@ async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
     match cmd {
         BucketCommand::Create { name, public } => {
             check_bucket_name(&name)?;
-            let acl = if public { BucketAcl::PublicRead } else { BucketAcl::Private };
-            store.create_bucket(&name, acl).await.with_context(|| format!("creating bucket {name}"))?;
+            let acl = if public {
+                BucketAcl::PublicRead
+            } else {
+                BucketAcl::Private
+            };
+            store
+                .create_bucket(&name, acl)
+                .await
+                .with_context(|| format!("creating bucket {name}"))?;
             println!("created bucket {name} ({})", acl.as_str());
         }
         BucketCommand::List => {
@@ -207,12 +224,22 @@ async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
             }
         }
         BucketCommand::Delete { name } => {
-            store.delete_bucket(&name).await.with_context(|| format!("deleting bucket {name}"))?;
+            store
+                .delete_bucket(&name)
+                .await
+                .with_context(|| format!("deleting bucket {name}"))?;
             println!("deleted bucket {name}");
         }
         BucketCommand::SetPublic { name, private } => {
-            let acl = if private { BucketAcl::Private } else { BucketAcl::PublicRead };
-            store.set_bucket_acl(&name, acl).await.with_context(|| format!("updating bucket {name}"))?;
+            let acl = if private {
+                BucketAcl::Private
+            } else {
+                BucketAcl::PublicRead
+            };
+            store
+                .set_bucket_acl(&name, acl)
+                .await
+                .with_context(|| format!("updating bucket {name}"))?;
             println!("bucket {name} is now {}", acl.as_str());
         }
     }
@@ -222,13 +249,18 @@ async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
 /// S3's bucket naming rules, so a bucket made here is reachable through the API.
 fn check_bucket_name(name: &str) -> Result<()> {
     let ok_len = (3..=63).contains(&name.len());
-    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
     let ok_ends = name
         .bytes()
         .next()
         .zip(name.bytes().last())
         .is_some_and(|(a, z)| a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric());
-    if !(ok_len && ok_chars && ok_ends) || name.contains("..") || name.parse::<std::net::Ipv4Addr>().is_ok() {
+    if !(ok_len && ok_chars && ok_ends)
+        || name.contains("..")
+        || name.parse::<std::net::Ipv4Addr>().is_ok()
+    {
         bail!("invalid bucket name {name:?}: use 3-63 lower-case letters, digits, '-' and '.'");
     }
     Ok(())
@@ -240,14 +272,18 @@ async fn key(cfg: Config, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Create(args) => {
             let mut grants = Vec::new();
             for g in &args.grants {
-                let (bucket, perm) = g
-                    .split_once(':')
-                    .with_context(|| format!("--bucket {g:?}: expected BUCKET:read or BUCKET:read-write"))?;
-                let perm = Permission::parse(perm)
-                    .with_context(|| format!("--bucket {g:?}: permission must be read or read-write"))?;
+                let (bucket, perm) = g.split_once(':').with_context(|| {
+                    format!("--bucket {g:?}: expected BUCKET:read or BUCKET:read-write")
+                })?;
+                let perm = Permission::parse(perm).with_context(|| {
+                    format!("--bucket {g:?}: permission must be read or read-write")
+                })?;
                 grants.push((bucket.to_owned(), perm));
             }
-            let k = store.create_access_key(&args.description, &grants).await.context("creating the key")?;
+            let k = store
+                .create_access_key(&args.description, &grants)
+                .await
+                .context("creating the key")?;
             println!("access_key = {}", k.access_key);
             println!("secret_key = {}", k.secret_key);
             for (b, p) in &k.grants {
@@ -256,9 +292,22 @@ async fn key(cfg: Config, cmd: KeyCommand) -> Result<()> {
         }
         KeyCommand::List => {
             for k in store.list_access_keys().await? {
-                let grants: Vec<String> = k.grants.iter().map(|(b, p)| format!("{b}:{}", p.as_str())).collect();
-                let state = if k.revoked_ms.is_some() { "revoked" } else { "active" };
-                println!("{}\t{state}\t{}\t{}", k.access_key, grants.join(","), k.description);
+                let grants: Vec<String> = k
+                    .grants
+                    .iter()
+                    .map(|(b, p)| format!("{b}:{}", p.as_str()))
+                    .collect();
+                let state = if k.revoked_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{state}\t{}\t{}",
+                    k.access_key,
+                    grants.join(","),
+                    k.description
+                );
             }
         }
         KeyCommand::Revoke { access_key } => {
@@ -278,7 +327,16 @@ mod tests {
         for ok in ["abc", "my-bucket", "a.b.c", "0images"] {
             assert!(check_bucket_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "Upper", "under_score", "-lead", "trail-", "a..b", "192.168.1.1", &"x".repeat(64)] {
+        for bad in [
+            "ab",
+            "Upper",
+            "under_score",
+            "-lead",
+            "trail-",
+            "a..b",
+            "192.168.1.1",
+            &"x".repeat(64),
+        ] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
         }
     }

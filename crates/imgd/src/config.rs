@@ -95,10 +95,14 @@ const SECTIONS: [&str; 2] = ["storage", "database"];
 
 impl Config {
     /// Loads the file (if any), then applies `IMGD_*` variables from `env`.
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
         let mut value: toml::Table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => toml::Table::new(),
@@ -108,9 +112,12 @@ impl Config {
         let mut merged = defaults.clone();
         merge(&mut merged, std::mem::take(&mut value));
         for (name, raw) in env {
-            let Some(rest) = name.strip_prefix("IMGD_") else { continue };
+            let Some(rest) = name.strip_prefix("IMGD_") else {
+                continue;
+            };
             let rest = rest.to_ascii_lowercase();
-            let (section, key) = match SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_"))) {
+            let (section, key) = match SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_")))
+            {
                 Some(s) => (Some(*s), rest[s.len() + 1..].to_owned()),
                 None => (None, rest),
             };
@@ -128,16 +135,20 @@ impl Config {
             }
             let typed = match table.get(&key) {
                 Some(toml::Value::Integer(_)) => toml::Value::Integer(
-                    raw.parse().with_context(|| format!("{name} must be an integer, got {raw:?}"))?,
+                    raw.parse()
+                        .with_context(|| format!("{name} must be an integer, got {raw:?}"))?,
                 ),
                 Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
-                    raw.parse().with_context(|| format!("{name} must be true or false, got {raw:?}"))?,
+                    raw.parse()
+                        .with_context(|| format!("{name} must be true or false, got {raw:?}"))?,
                 ),
                 _ => toml::Value::String(raw),
             };
             table.insert(key, typed);
         }
-        let cfg: Config = toml::Value::Table(merged).try_into().context("invalid configuration")?;
+        let cfg: Config = toml::Value::Table(merged)
+            .try_into()
+            .context("invalid configuration")?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -150,7 +161,10 @@ impl Config {
             bail!("log_format must be text or json, got {:?}", self.log_format);
         }
         if !matches!(self.storage.backend.as_str(), "fs" | "s3") {
-            bail!("storage.backend must be fs or s3, got {:?}", self.storage.backend);
+            bail!(
+                "storage.backend must be fs or s3, got {:?}",
+                self.storage.backend
+            );
         }
         if self.access_key.is_some() != self.secret_key.is_some() {
             bail!("set both access_key and secret_key, or neither");
@@ -169,7 +183,8 @@ impl Config {
         match self.storage.backend.as_str() {
             "s3" => {
                 let need = |v: &Option<String>, name: &str| {
-                    v.clone().with_context(|| format!("storage.{name} is required for the s3 backend"))
+                    v.clone()
+                        .with_context(|| format!("storage.{name} is required for the s3 backend"))
                 };
                 Ok(store::BlobBackend::S3 {
                     endpoint: need(&self.storage.s3_endpoint, "s3_endpoint")?,
@@ -227,7 +242,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

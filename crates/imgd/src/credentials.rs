@@ -20,15 +20,24 @@ pub fn resolve(
     data_dir: &Path,
 ) -> Result<(RootCredentials, bool)> {
     if let Some((access_key, secret_key)) = configured {
-        return Ok((RootCredentials { access_key, secret_key }, false));
+        return Ok((
+            RootCredentials {
+                access_key,
+                secret_key,
+            },
+            false,
+        ));
     }
     let path = data_dir.join(FILE_NAME);
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let creds: RootCredentials = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let creds: RootCredentials =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         return Ok((creds, false));
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let creds = RootCredentials {
         access_key: store::keys::new_access_key_id(),
         secret_key: store::keys::new_secret_key(),
@@ -43,7 +52,9 @@ pub fn resolve(
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
     }
@@ -68,7 +79,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(FILE_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -40,7 +40,8 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: &str, now_unix: u64) -> Res
             return Err(Refusal {
                 status: StatusCode::BAD_REQUEST,
                 code: "AuthorizationQueryParametersError",
-                message: "X-Amz-Expires must be less than a week (in seconds) that is 604800".into(),
+                message: "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+                    .into(),
             });
         }
     }
@@ -60,12 +61,16 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: &str, now_unix: u64) -> Res
             });
         }
     }
-    let credential = query_param(uri, "X-Amz-Credential").map(|c| c.into_owned()).or_else(|| {
-        let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-        let rest = auth.strip_prefix("AWS4-HMAC-SHA256")?;
-        let cred = rest.split(',').find_map(|p| p.trim().strip_prefix("Credential="))?;
-        Some(cred.trim().to_owned())
-    });
+    let credential = query_param(uri, "X-Amz-Credential")
+        .map(|c| c.into_owned())
+        .or_else(|| {
+            let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+            let rest = auth.strip_prefix("AWS4-HMAC-SHA256")?;
+            let cred = rest
+                .split(',')
+                .find_map(|p| p.trim().strip_prefix("Credential="))?;
+            Some(cred.trim().to_owned())
+        });
     if let Some(cred) = credential
         && let Some(signed_for) = scope_region(&cred)
         && signed_for != region
@@ -75,10 +80,39 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: &str, now_unix: u64) -> Res
         return Err(Refusal {
             status: StatusCode::BAD_REQUEST,
             code: "AuthorizationHeaderMalformed",
-            message: format!("The authorization header is malformed; the region '{signed_for}' is wrong; expecting '{region}'"),
+            message: format!(
+                "The authorization header is malformed; the region '{signed_for}' is wrong; expecting '{region}'"
+            ),
         });
     }
     Ok(())
+}
+
+/// SigV2 signs a bucket-level resource as `/bucket/` (AWS's rule, and what botocore
+/// signs), while clients send `/bucket`; s3s 0.14.1 signs the path as sent. For SigV2
+/// requests (header or presigned), returns the URI with the trailing slash added.
+pub fn sigv2_bucket_uri(uri: &Uri, headers: &HeaderMap) -> Option<Uri> {
+    let v2_header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS ") && a.contains(':'));
+    let v2_query =
+        query_param(uri, "AWSAccessKeyId").is_some() && query_param(uri, "Signature").is_some();
+    if !(v2_header || v2_query) {
+        return None;
+    }
+    let path = uri.path();
+    let bucket_only = path.len() > 1 && !path[1..].contains('/');
+    if !bucket_only {
+        return None;
+    }
+    let rebuilt = match uri.query() {
+        Some(q) => format!("{path}/?{q}"),
+        None => format!("{path}/"),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = rebuilt.parse().ok();
+    Uri::from_parts(parts).ok()
 }
 
 /// An S3 XML error document.
@@ -131,7 +165,10 @@ mod tests {
         let now = 1_700_000_000;
         let ok = format!("/b/k?AWSAccessKeyId=AK&Expires={}&Signature=x", now + 3600);
         assert!(check(&uri(&ok), &h, "us-east-1", now).is_ok());
-        let far = format!("/b/k?AWSAccessKeyId=AK&Expires={}&Signature=x", now + MAX_PRESIGNED_SECS + 1);
+        let far = format!(
+            "/b/k?AWSAccessKeyId=AK&Expires={}&Signature=x",
+            now + MAX_PRESIGNED_SECS + 1
+        );
         assert!(check(&uri(&far), &h, "us-east-1", now).is_err());
     }
 
@@ -139,15 +176,36 @@ mod tests {
     fn region_must_be_ours_or_a_default() {
         let mut h = HeaderMap::new();
         let sig = |r: &str| {
-            format!("AWS4-HMAC-SHA256 Credential=AK/20240101/{r}/s3/aws4_request, SignedHeaders=host, Signature=00")
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AK/20240101/{r}/s3/aws4_request, SignedHeaders=host, Signature=00"
+            )
         };
         for ok in ["eu-west-3", "us-east-1", "auto"] {
             h.insert(http::header::AUTHORIZATION, sig(ok).parse().unwrap());
             assert!(check(&uri("/b"), &h, "eu-west-3", 0).is_ok(), "{ok}");
         }
-        h.insert(http::header::AUTHORIZATION, sig("ap-south-1").parse().unwrap());
+        h.insert(
+            http::header::AUTHORIZATION,
+            sig("ap-south-1").parse().unwrap(),
+        );
         let r = check(&uri("/b"), &h, "eu-west-3", 0).unwrap_err();
         assert_eq!(r.code, "AuthorizationHeaderMalformed");
+    }
+
+    #[test]
+    fn sigv2_bucket_paths_get_their_trailing_slash() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, "AWS AK:sig=".parse().unwrap());
+        assert_eq!(sigv2_bucket_uri(&uri("/b"), &h).unwrap().to_string(), "/b/");
+        assert_eq!(
+            sigv2_bucket_uri(&uri("/b?acl"), &h).unwrap().to_string(),
+            "/b/?acl"
+        );
+        assert!(sigv2_bucket_uri(&uri("/b/k"), &h).is_none());
+        assert!(sigv2_bucket_uri(&uri("/"), &h).is_none());
+        let v4 = HeaderMap::new();
+        assert!(sigv2_bucket_uri(&uri("/b"), &v4).is_none());
+        assert!(sigv2_bucket_uri(&uri("/b?AWSAccessKeyId=A&Signature=s&Expires=1"), &v4).is_some());
     }
 
     #[test]

@@ -25,15 +25,14 @@ struct App {
     metrics: PrometheusHandle,
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and waits up to the configured
-/// grace period for in-flight requests. `ready` is called once the port is bound.
-pub async fn serve(
+/// The s3s service with imgd's operations, authentication and access rules. `s3_config`
+/// overrides s3s's defaults (tests use it to widen the clock-skew window for fixed
+/// signature vectors).
+pub fn s3_service(
     store: Store,
-    cfg: ServerConfig,
-    metrics: PrometheusHandle,
-    ready: impl FnOnce(std::net::SocketAddr),
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServerError> {
+    cfg: &ServerConfig,
+    s3_config: Option<s3s::config::S3Config>,
+) -> Result<S3Service, ServerError> {
     let mut builder = S3ServiceBuilder::new(ImgdS3::new(
         store.clone(),
         cfg.region.clone(),
@@ -44,23 +43,47 @@ pub async fn serve(
         cfg.root_access_key.clone(),
         cfg.root_secret_key.clone(),
     ));
-    builder.set_access(ImgdAccess::new(store.clone(), cfg.root_access_key.clone()));
+    builder.set_access(ImgdAccess::new(store, cfg.root_access_key.clone()));
     if let Some(domain) = &cfg.domain {
         let host = s3s::host::SingleDomain::new(domain)
             .map_err(|e| ServerError::Config(format!("domain {domain:?}: {e}")))?;
         builder.set_host(host);
     }
+    if let Some(c) = s3_config {
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+            c,
+        ))));
+    }
+    Ok(builder.build())
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and waits up to the configured
+/// grace period for in-flight requests. `ready` is called once the port is bound.
+pub async fn serve(
+    store: Store,
+    cfg: ServerConfig,
+    metrics: PrometheusHandle,
+    ready: impl FnOnce(std::net::SocketAddr),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let s3 = s3_service(store.clone(), &cfg, None)?;
     let app = Arc::new(App {
         store,
-        s3: builder.build(),
+        s3,
         region: cfg.region.clone(),
         metrics,
     });
 
     let listener = TcpListener::bind(cfg.listen)
         .await
-        .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
-    let local = listener.local_addr().map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
     ready(local);
 
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -99,7 +122,9 @@ pub async fn serve(
             let app = app.clone();
             async move { Ok::<_, std::convert::Infallible>(handle(app, req).await) }
         });
-        let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = http
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -152,7 +177,10 @@ async fn s3_request(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
             guard::error_xml(refusal.code, &refusal.message, req.uri().path(), request_id),
         );
     }
-    let req = req.map(s3s::Body::from);
+    let mut req = req.map(s3s::Body::from);
+    if let Some(uri) = guard::sigv2_bucket_uri(req.uri(), req.headers()) {
+        *req.uri_mut() = uri;
+    }
     match app.s3.call(req).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
@@ -162,14 +190,23 @@ async fn s3_request(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
                 parts.headers.remove(http::header::CONTENT_LENGTH);
                 return Response::from_parts(parts, routes::empty_body());
             }
-            Response::from_parts(parts, body.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e }).boxed())
+            Response::from_parts(
+                parts,
+                body.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e })
+                    .boxed(),
+            )
         }
         Err(e) => {
             tracing::error!(error = ?e, "s3 service failed");
             routes::full(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "application/xml",
-                guard::error_xml("InternalError", "We encountered an internal error. Please try again.", "", request_id),
+                guard::error_xml(
+                    "InternalError",
+                    "We encountered an internal error. Please try again.",
+                    "",
+                    request_id,
+                ),
             )
         }
     }

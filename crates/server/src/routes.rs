@@ -42,10 +42,15 @@ impl FrontDoor {
     }
 }
 
-pub type BoxBody = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+pub type BoxBody =
+    http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 pub fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<BoxBody> {
-    let mut resp = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed());
+    let mut resp = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed(),
+    );
     *resp.status_mut() = status;
     if let Ok(v) = http::HeaderValue::from_str(content_type) {
         resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
@@ -80,5 +85,7 @@ pub fn unknown_internal(_req: &Request<Incoming>) -> Response<BoxBody> {
 }
 
 pub fn empty_body() -> BoxBody {
-    http_body_util::Empty::new().map_err(|never| match never {}).boxed()
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
 }

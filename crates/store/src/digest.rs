@@ -122,7 +122,10 @@ impl BodyHasher {
         algos.dedup();
         Self {
             md5: Md5::new(),
-            checksums: algos.into_iter().map(|a| (a, ChecksumHasher::new(a))).collect(),
+            checksums: algos
+                .into_iter()
+                .map(|a| (a, ChecksumHasher::new(a)))
+                .collect(),
             len: 0,
         }
     }
@@ -190,7 +193,10 @@ mod tests {
         assert_eq!(d.md5_hex(), "5eb63bbbe01eeed093cb22bb8f5acdc3");
         assert_eq!(d.checksums[&ChecksumAlgorithm::Crc32], "DUoRhQ==");
         assert_eq!(d.checksums[&ChecksumAlgorithm::Crc32c], "yZRlqg==");
-        assert_eq!(d.checksums[&ChecksumAlgorithm::Sha1], "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
+        assert_eq!(
+            d.checksums[&ChecksumAlgorithm::Sha1],
+            "Kq5sNclPz7QV2+lfQIuc6R7oRu0="
+        );
         assert_eq!(
             d.checksums[&ChecksumAlgorithm::Sha256],
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="

@@ -2,8 +2,8 @@
 //! configuration, not here, so changing it never needs the database.
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{now_ms, AccessKey, Permission};
-use crate::{db, Store};
+use crate::model::{AccessKey, Permission, now_ms};
+use crate::{Store, db};
 use rand::Rng;
 use sqlx::Row;
 
@@ -95,11 +95,13 @@ impl Store {
 
     /// Revokes a key; requests signed with it fail from the next request on.
     pub async fn revoke_access_key(&self, access_key: &str) -> StoreResult<()> {
-        let res = sqlx::query("UPDATE access_keys SET revoked_ms = ? WHERE access_key = ? AND revoked_ms IS NULL")
-            .bind(now_ms())
-            .bind(access_key)
-            .execute(&self.db)
-            .await?;
+        let res = sqlx::query(
+            "UPDATE access_keys SET revoked_ms = ? WHERE access_key = ? AND revoked_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(access_key)
+        .execute(&self.db)
+        .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::InvalidArgument(format!(
                 "no active access key {access_key}"
@@ -110,20 +112,22 @@ impl Store {
 
     async fn key_from_row(&self, row: &sqlx::sqlite::SqliteRow) -> StoreResult<AccessKey> {
         let access_key: String = row.try_get("access_key")?;
-        let grants = sqlx::query("SELECT bucket, permission FROM key_grants WHERE access_key = ? ORDER BY bucket")
-            .bind(&access_key)
-            .fetch_all(&self.db)
-            .await?
-            .iter()
-            .map(|g| {
-                let perm: String = g.try_get("permission")?;
-                Ok((
-                    g.try_get::<String, _>("bucket")?,
-                    Permission::parse(&perm)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown permission {perm:?}")))?,
-                ))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let grants = sqlx::query(
+            "SELECT bucket, permission FROM key_grants WHERE access_key = ? ORDER BY bucket",
+        )
+        .bind(&access_key)
+        .fetch_all(&self.db)
+        .await?
+        .iter()
+        .map(|g| {
+            let perm: String = g.try_get("permission")?;
+            Ok((
+                g.try_get::<String, _>("bucket")?,
+                Permission::parse(&perm)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown permission {perm:?}")))?,
+            ))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
         Ok(AccessKey {
             access_key,
             secret_key: row.try_get("secret_key")?,

@@ -48,7 +48,11 @@ impl Store {
     /// Opens (creating if needed) the metadata database and the blob backend. The server
     /// opens with `remove_leftovers`, which deletes what interrupted writes left behind;
     /// admin commands, which may run beside a live server, must not.
-    pub async fn open(db_path: &Path, backend: &BlobBackend, remove_leftovers: bool) -> StoreResult<Self> {
+    pub async fn open(
+        db_path: &Path,
+        backend: &BlobBackend,
+        remove_leftovers: bool,
+    ) -> StoreResult<Self> {
         if let Some(dir) = db_path.parent() {
             std::fs::create_dir_all(dir)?;
         }

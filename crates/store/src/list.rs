@@ -1,9 +1,9 @@
 //! Key listing in S3's order (bytewise), with prefix, delimiter and a resume marker.
 
+use crate::Store;
 use crate::error::StoreResult;
 use crate::model::ObjectInfo;
 use crate::objects::object_from_row;
-use crate::Store;
 
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -36,7 +36,19 @@ impl Store {
         }
         let delimiter = q.delimiter.as_deref().filter(|d| !d.is_empty());
         // Resume strictly after `cursor`, or at `prefix` inclusive when no marker is past it.
-        let mut cursor: Option<String> = q.after.clone().filter(|a| a.as_str() >= q.prefix.as_str());
+        let mut cursor: Option<String> =
+            q.after.clone().filter(|a| a.as_str() >= q.prefix.as_str());
+        // Resuming after a common prefix (the marker a previous page ended on) means
+        // skipping every key under it, not just the keys up to the marker itself.
+        let mut last_prefix: Option<String> = None;
+        if let (Some(d), Some(after)) = (delimiter, cursor.clone())
+            && after.ends_with(d)
+            && let Some(rest) = after.strip_prefix(q.prefix.as_str())
+            && rest.find(d) == Some(rest.len() - d.len())
+        {
+            cursor = Some(format!("{after}{SKIP_PAST}"));
+            last_prefix = Some(after);
+        }
         let batch = (q.max_keys + 1).min(1001) as i64;
         let mut count = 0usize;
         'outer: loop {
@@ -77,7 +89,7 @@ impl Store {
                     && let Some(i) = rest.find(d)
                 {
                     let cp = info.key[..q.prefix.len() + i + d.len()].to_owned();
-                    if page.common_prefixes.last() == Some(&cp) {
+                    if last_prefix.as_ref() == Some(&cp) {
                         // A key past the skip marker that still rolls up into the last
                         // prefix (it contains U+10FFFF): step over it alone.
                         cursor = Some(info.key.clone());
@@ -88,6 +100,7 @@ impl Store {
                         break 'outer;
                     }
                     page.common_prefixes.push(cp.clone());
+                    last_prefix = Some(cp.clone());
                     count += 1;
                     page.next_marker = Some(cp.clone());
                     cursor = Some(format!("{cp}{SKIP_PAST}"));

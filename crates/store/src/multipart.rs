@@ -1,12 +1,14 @@
 //! Multipart uploads: parts are blobs of their own until completion concatenates them
 //! into the object's blob.
 
-use crate::db;
-use crate::digest::{composite_checksum, multipart_etag, BodyDigests, ChecksumAlgorithm, Checksums};
-use crate::error::{StoreError, StoreResult};
-use crate::model::{now_ms, ObjectHeaders, ObjectInfo, PartInfo, UploadInfo};
-use crate::objects::{check_key, ByteStream, PutOptions};
 use crate::Store;
+use crate::db;
+use crate::digest::{
+    BodyDigests, ChecksumAlgorithm, Checksums, composite_checksum, multipart_etag,
+};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{ObjectHeaders, ObjectInfo, PartInfo, UploadInfo, now_ms};
+use crate::objects::{ByteStream, PutOptions, check_key};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use sqlx::Row;
@@ -33,8 +35,8 @@ impl Store {
             headers,
             checksum_algorithm,
         };
-        let headers_json =
-            serde_json::to_string(&upload.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let headers_json = serde_json::to_string(&upload.headers)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, headers, checksum_algorithm) VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -49,7 +51,12 @@ impl Store {
         Ok(upload)
     }
 
-    pub async fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<UploadInfo> {
+    pub async fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> StoreResult<UploadInfo> {
         let row = sqlx::query(
             "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm FROM uploads \
              WHERE upload_id = ? AND bucket = ? AND key = ?",
@@ -115,8 +122,8 @@ impl Store {
     }
 
     async fn commit_part(&self, upload_id: &str, part: &PartInfo) -> StoreResult<Option<String>> {
-        let checksums =
-            serde_json::to_string(&part.checksums).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let checksums = serde_json::to_string(&part.checksums)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = db::begin_write(&self.db).await?;
         if sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ?")
             .bind(upload_id)
@@ -165,7 +172,12 @@ impl Store {
         Ok(old)
     }
 
-    pub async fn list_parts(&self, upload_id: &str, after: i32, max: usize) -> StoreResult<(Vec<PartInfo>, bool)> {
+    pub async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: i32,
+        max: usize,
+    ) -> StoreResult<(Vec<PartInfo>, bool)> {
         let rows = sqlx::query(
             "SELECT part_number, blob, size, etag, modified_ms, checksums FROM parts \
              WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
@@ -175,7 +187,10 @@ impl Store {
         .bind(max as i64 + 1)
         .fetch_all(&self.db)
         .await?;
-        let mut parts = rows.iter().map(part_from_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut parts = rows
+            .iter()
+            .map(part_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         Ok((parts, truncated))
@@ -198,18 +213,20 @@ impl Store {
                 "CompleteMultipartUpload must list at least one part".into(),
             ));
         }
-        let (stored, _) = self.list_parts(upload_id, 0, MAX_PART_NUMBER as usize).await?;
+        let (stored, _) = self
+            .list_parts(upload_id, 0, MAX_PART_NUMBER as usize)
+            .await?;
+        if requested.windows(2).any(|w| w[1].0 <= w[0].0) {
+            return Err(StoreError::InvalidPartOrder);
+        }
         let mut chosen: Vec<PartInfo> = Vec::with_capacity(requested.len());
-        let mut last_number = 0;
         for (i, (number, etag)) in requested.iter().enumerate() {
-            if *number <= last_number {
-                return Err(StoreError::InvalidPartOrder);
-            }
-            last_number = *number;
             let part = stored
                 .iter()
                 .find(|p| p.part_number == *number)
-                .ok_or_else(|| StoreError::InvalidPart(format!("part {number} was never uploaded")))?;
+                .ok_or_else(|| {
+                    StoreError::InvalidPart(format!("part {number} was never uploaded"))
+                })?;
             if etag.trim_matches('"') != part.etag {
                 return Err(StoreError::InvalidPart(format!(
                     "part {number}'s ETag is {}, not {etag}",
@@ -233,8 +250,10 @@ impl Store {
         let etags: Vec<String> = chosen.iter().map(|p| p.etag.clone()).collect();
         let mut checksums = Checksums::new();
         if let Some(algo) = upload.checksum_algorithm {
-            let per_part: Option<Vec<String>> =
-                chosen.iter().map(|p| p.checksums.get(&algo).cloned()).collect();
+            let per_part: Option<Vec<String>> = chosen
+                .iter()
+                .map(|p| p.checksums.get(&algo).cloned())
+                .collect();
             if let Some(c) = per_part.and_then(|parts| composite_checksum(algo, &parts)) {
                 checksums.insert(algo, c);
             }
@@ -266,7 +285,10 @@ impl Store {
             })
             .map(|opened| match opened {
                 Ok(s) => s.boxed(),
-                Err(e) => futures::stream::once(async move { Err(std::io::Error::other(e.to_string())) }).boxed(),
+                Err(e) => {
+                    futures::stream::once(async move { Err(std::io::Error::other(e.to_string())) })
+                        .boxed()
+                }
             })
             .flatten();
         Box::pin(sync_wrapper::SyncStream::new(stream))
@@ -401,6 +423,7 @@ fn part_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<PartInfo> {
         size: size as u64,
         etag: row.try_get("etag")?,
         modified_ms: row.try_get("modified_ms")?,
-        checksums: serde_json::from_str(&checksums).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        checksums: serde_json::from_str(&checksums)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }

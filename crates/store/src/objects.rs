@@ -1,11 +1,11 @@
 //! Whole-object writes, reads, copies and deletes.
 
+use crate::Store;
 use crate::blobs::BlobStore;
 use crate::db;
 use crate::digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
 use crate::error::{StoreError, StoreResult};
-use crate::model::{now_ms, ObjectHeaders, ObjectInfo};
-use crate::Store;
+use crate::model::{ObjectHeaders, ObjectInfo, now_ms};
 use bytes::Bytes;
 use futures::Stream;
 use sqlx::Row;
@@ -110,7 +110,11 @@ impl Store {
 
     /// Points `(bucket, key)` at `info.blob` in one transaction and deletes the blob it
     /// replaced. On refusal the new blob is deleted instead.
-    pub(crate) async fn commit_object(&self, info: &ObjectInfo, opts: &PutOptions) -> StoreResult<()> {
+    pub(crate) async fn commit_object(
+        &self,
+        info: &ObjectInfo,
+        opts: &PutOptions,
+    ) -> StoreResult<()> {
         let result = self.commit_object_row(info, opts).await;
         match result {
             Ok(old) => {
@@ -129,8 +133,8 @@ impl Store {
         info: &ObjectInfo,
         opts: &PutOptions,
     ) -> StoreResult<Option<String>> {
-        let headers = serde_json::to_string(&info.headers)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let headers =
+            serde_json::to_string(&info.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let checksums = serde_json::to_string(&info.checksums)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = db::begin_write(&self.db).await?;
@@ -148,7 +152,10 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let old = match old {
-            Some(row) => Some((row.try_get::<String, _>("blob")?, row.try_get::<String, _>("etag")?)),
+            Some(row) => Some((
+                row.try_get::<String, _>("blob")?,
+                row.try_get::<String, _>("etag")?,
+            )),
             None => None,
         };
         if opts.if_none_match_any && old.is_some() {
@@ -217,7 +224,11 @@ impl Store {
     /// Streams `range` (end exclusive) of an object's bytes. `info` must come from
     /// [`Store::object`]; if an overwrite deleted its blob meanwhile, the caller gets
     /// `NoSuchKey`-free retry semantics by calling [`Store::open_object`] instead.
-    pub async fn read_blob(&self, info: &ObjectInfo, range: std::ops::Range<u64>) -> StoreResult<ByteStream> {
+    pub async fn read_blob(
+        &self,
+        info: &ObjectInfo,
+        range: std::ops::Range<u64>,
+    ) -> StoreResult<ByteStream> {
         let stream = self.blobs.read(&info.blob, range).await?;
         Ok(Box::pin(stream))
     }
@@ -236,7 +247,9 @@ impl Store {
             let range = pick_range(&info)?;
             match self.read_blob(&info, range.clone()).await {
                 Ok(stream) => return Ok((info, range, stream)),
-                Err(StoreError::Blob(e)) if e.kind() == opendal::ErrorKind::NotFound && attempts < 3 => {
+                Err(StoreError::Blob(e))
+                    if e.kind() == opendal::ErrorKind::NotFound && attempts < 3 =>
+                {
                     attempts += 1;
                 }
                 Err(e) => return Err(e),
@@ -338,7 +351,9 @@ pub fn etag_matches(condition: &str, stored: &str) -> bool {
 
 pub(crate) fn check_key(key: &str) -> StoreResult<()> {
     if key.is_empty() {
-        return Err(StoreError::InvalidArgument("the object key is empty".into()));
+        return Err(StoreError::InvalidArgument(
+            "the object key is empty".into(),
+        ));
     }
     if key.len() > crate::MAX_KEY_BYTES {
         return Err(StoreError::KeyTooLong(key.len()));
@@ -359,6 +374,7 @@ pub(crate) fn object_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Obje
         modified_ms: row.try_get("modified_ms")?,
         parts_count: row.try_get("parts_count")?,
         headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        checksums: serde_json::from_str(&checksums).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        checksums: serde_json::from_str(&checksums)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }

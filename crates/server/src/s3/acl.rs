@@ -37,7 +37,10 @@ fn grants(acl: BucketAcl) -> Grants {
 }
 
 impl ImgdS3 {
-    pub(crate) async fn do_get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Res<GetBucketAclOutput> {
+    pub(crate) async fn do_get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Res<GetBucketAclOutput> {
         let b = self.store.bucket(&req.input.bucket).await.map_err(s3_err)?;
         ok(GetBucketAclOutput {
             grants: Some(grants(b.acl)),
@@ -45,7 +48,10 @@ impl ImgdS3 {
         })
     }
 
-    pub(crate) async fn do_put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> S3Res<PutBucketAclOutput> {
+    pub(crate) async fn do_put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Res<PutBucketAclOutput> {
         let input = req.input;
         let acl = if let Some(canned) = &input.acl {
             canned_bucket_acl(Some(canned.as_str()))?
@@ -70,7 +76,11 @@ impl ImgdS3 {
                 }
             }
             acl
-        } else if input.grant_read.as_deref().is_some_and(|g| g.contains(ALL_USERS)) {
+        } else if input
+            .grant_read
+            .as_deref()
+            .is_some_and(|g| g.contains(ALL_USERS))
+        {
             BucketAcl::PublicRead
         } else {
             return Err(S3Error::with_message(
@@ -78,12 +88,18 @@ impl ImgdS3 {
                 "PutBucketAcl needs x-amz-acl, x-amz-grant-read or an AccessControlPolicy body",
             ));
         };
-        self.store.set_bucket_acl(&input.bucket, acl).await.map_err(s3_err)?;
+        self.store
+            .set_bucket_acl(&input.bucket, acl)
+            .await
+            .map_err(s3_err)?;
         tracing::info!(bucket = %input.bucket, acl = acl.as_str(), "bucket acl set");
         ok(PutBucketAclOutput {})
     }
 
-    pub(crate) async fn do_get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Res<GetObjectAclOutput> {
+    pub(crate) async fn do_get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Res<GetObjectAclOutput> {
         let b = self.store.bucket(&req.input.bucket).await.map_err(s3_err)?;
         self.store
             .object(&req.input.bucket, &req.input.key)

@@ -36,7 +36,12 @@ impl S3Auth for ImgdAuth {
             return Ok(SecretKey::from(self.root_secret_key.as_str()));
         }
         // Looked up on every request so that a revocation applies at once.
-        match self.store.active_access_key(access_key).await.map_err(s3_err)? {
+        match self
+            .store
+            .active_access_key(access_key)
+            .await
+            .map_err(s3_err)?
+        {
             Some(k) => Ok(SecretKey::from(k.secret_key)),
             None => Err(S3Error::with_message(
                 S3ErrorCode::InvalidAccessKeyId,
@@ -53,7 +58,10 @@ pub struct ImgdAccess {
 
 impl ImgdAccess {
     pub fn new(store: Store, root_access_key: String) -> Self {
-        Self { store, root_access_key }
+        Self {
+            store,
+            root_access_key,
+        }
     }
 }
 
@@ -76,12 +84,18 @@ fn is_read(op: &str) -> bool {
 }
 
 /// Whether extra key `access_key` holds `need` on `bucket`.
-async fn key_may(store: &Store, access_key: &str, bucket: &str, need: Permission) -> S3Result<bool> {
+async fn key_may(
+    store: &Store,
+    access_key: &str,
+    bucket: &str,
+    need: Permission,
+) -> S3Result<bool> {
     let Some(key) = store.active_access_key(access_key).await.map_err(s3_err)? else {
         return Ok(false);
     };
     Ok(key.grants.iter().any(|(b, p)| {
-        b == bucket && (*p == Permission::ReadWrite || (need == Permission::Read && *p == Permission::Read))
+        b == bucket
+            && (*p == Permission::ReadWrite || (need == Permission::Read && *p == Permission::Read))
     }))
 }
 
@@ -114,7 +128,11 @@ impl S3Access for ImgdAccess {
             // ListBuckets: answered with the key's own buckets only.
             return Ok(());
         };
-        let need = if is_read(&op) { Permission::Read } else { Permission::ReadWrite };
+        let need = if is_read(&op) {
+            Permission::Read
+        } else {
+            Permission::ReadWrite
+        };
         if key_may(&self.store, &cred.access_key, &bucket, need).await? {
             Ok(())
         } else {
@@ -125,7 +143,11 @@ impl S3Access for ImgdAccess {
 
 impl ImgdS3 {
     /// A copy reads from a second bucket, which the access check above never saw.
-    pub(crate) async fn check_source_readable<T>(&self, req: &S3Request<T>, src_bucket: &str) -> S3Result<()> {
+    pub(crate) async fn check_source_readable<T>(
+        &self,
+        req: &S3Request<T>,
+        src_bucket: &str,
+    ) -> S3Result<()> {
         let Some(cred) = &req.credentials else {
             return Err(access_denied());
         };

@@ -19,7 +19,10 @@ pub(crate) fn canned_bucket_acl(acl: Option<&str>) -> s3s::S3Result<BucketAcl> {
 }
 
 impl ImgdS3 {
-    pub(crate) async fn do_list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Res<ListBucketsOutput> {
+    pub(crate) async fn do_list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Res<ListBucketsOutput> {
         let visible = self.visible_buckets(&req).await?;
         let buckets = self
             .store
@@ -27,8 +30,17 @@ impl ImgdS3 {
             .await
             .map_err(s3_err)?
             .into_iter()
-            .filter(|b| visible.as_ref().is_none_or(|v| v.iter().any(|n| n == &b.name)))
-            .filter(|b| req.input.prefix.as_ref().is_none_or(|p| b.name.starts_with(p.as_str())))
+            .filter(|b| {
+                visible
+                    .as_ref()
+                    .is_none_or(|v| v.iter().any(|n| n == &b.name))
+            })
+            .filter(|b| {
+                req.input
+                    .prefix
+                    .as_ref()
+                    .is_none_or(|p| b.name.starts_with(p.as_str()))
+            })
             .map(|b| Bucket {
                 name: Some(b.name),
                 creation_date: Some(timestamp_ms(b.created_ms)),
@@ -51,14 +63,21 @@ impl ImgdS3 {
         if cred.access_key == self.root_access_key {
             return Ok(None);
         }
-        let key = self.store.active_access_key(&cred.access_key).await.map_err(s3_err)?;
+        let key = self
+            .store
+            .active_access_key(&cred.access_key)
+            .await
+            .map_err(s3_err)?;
         Ok(Some(
             key.map(|k| k.grants.into_iter().map(|(b, _)| b).collect())
                 .unwrap_or_default(),
         ))
     }
 
-    pub(crate) async fn do_create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Res<CreateBucketOutput> {
+    pub(crate) async fn do_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Res<CreateBucketOutput> {
         let acl = canned_bucket_acl(req.input.acl.as_ref().map(|a| a.as_str()))?;
         if let Some(region) = req
             .input
@@ -71,17 +90,26 @@ impl ImgdS3 {
         {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidLocationConstraint,
-                format!("The specified location-constraint is not valid; this endpoint's region is {}", self.region),
+                format!(
+                    "The specified location-constraint is not valid; this endpoint's region is {}",
+                    self.region
+                ),
             ));
         }
-        self.store.create_bucket(&req.input.bucket, acl).await.map_err(s3_err)?;
+        self.store
+            .create_bucket(&req.input.bucket, acl)
+            .await
+            .map_err(s3_err)?;
         tracing::info!(bucket = %req.input.bucket, acl = acl.as_str(), "bucket created");
         ok(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
         })
     }
 
-    pub(crate) async fn do_head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Res<HeadBucketOutput> {
+    pub(crate) async fn do_head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Res<HeadBucketOutput> {
         self.store.bucket(&req.input.bucket).await.map_err(s3_err)?;
         ok(HeadBucketOutput {
             bucket_region: Some(self.region.clone()),
@@ -89,8 +117,14 @@ impl ImgdS3 {
         })
     }
 
-    pub(crate) async fn do_delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Res<DeleteBucketOutput> {
-        self.store.delete_bucket(&req.input.bucket).await.map_err(s3_err)?;
+    pub(crate) async fn do_delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Res<DeleteBucketOutput> {
+        self.store
+            .delete_bucket(&req.input.bucket)
+            .await
+            .map_err(s3_err)?;
         tracing::info!(bucket = %req.input.bucket, "bucket deleted");
         ok(DeleteBucketOutput {})
     }
@@ -101,7 +135,8 @@ impl ImgdS3 {
     ) -> S3Res<GetBucketLocationOutput> {
         self.store.bucket(&req.input.bucket).await.map_err(s3_err)?;
         // S3 reports us-east-1 as an empty constraint.
-        let constraint = (self.region != "us-east-1").then(|| BucketLocationConstraint::from(self.region.clone()));
+        let constraint = (self.region != "us-east-1")
+            .then(|| BucketLocationConstraint::from(self.region.clone()));
         ok(GetBucketLocationOutput {
             location_constraint: constraint,
         })

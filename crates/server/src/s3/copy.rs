@@ -9,7 +9,11 @@ use store::StoreError;
 /// The `(bucket, key)` named by `x-amz-copy-source`.
 pub(crate) fn copy_source(src: &CopySource) -> s3s::S3Result<(String, String)> {
     match src {
-        CopySource::Bucket { bucket, key, version_id } => {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
             if let Some(v) = version_id
                 && &**v != "null"
             {
@@ -28,7 +32,10 @@ pub(crate) fn copy_source(src: &CopySource) -> s3s::S3Result<(String, String)> {
 }
 
 impl ImgdS3 {
-    pub(crate) async fn do_copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Res<CopyObjectOutput> {
+    pub(crate) async fn do_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Res<CopyObjectOutput> {
         let input = &req.input;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         self.check_source_readable(&req, &src_bucket).await?;
@@ -62,12 +69,19 @@ impl ImgdS3 {
         let mut refused = false;
         let copied = self
             .store
-            .copy_object(&src_bucket, &src_key, &input.bucket, &input.key, headers, |src| {
-                conditions.check(src).map_err(|_| {
-                    refused = true;
-                    StoreError::PreconditionFailed
-                })
-            })
+            .copy_object(
+                &src_bucket,
+                &src_key,
+                &input.bucket,
+                &input.key,
+                headers,
+                |src| {
+                    conditions.check(src).map_err(|_| {
+                        refused = true;
+                        StoreError::PreconditionFailed
+                    })
+                },
+            )
             .await;
         let info = match copied {
             Ok(info) => info,

@@ -1,24 +1,33 @@
 //! DeleteObject and DeleteObjects.
 
 use super::{ImgdS3, S3Res, ok, s3_err};
-use s3s::dto::*;
 use s3s::S3Request;
+use s3s::dto::*;
 use store::StoreError;
 
 /// imgd is unversioned: the only version id a client may name is `null`.
 fn check_version(v: Option<&String>) -> Result<(), StoreError> {
     match v.map(String::as_str) {
         None | Some("null") => Ok(()),
-        Some(other) => Err(StoreError::InvalidArgument(format!("Invalid version id specified: {other}"))),
+        Some(other) => Err(StoreError::InvalidArgument(format!(
+            "Invalid version id specified: {other}"
+        ))),
     }
 }
 
 impl ImgdS3 {
-    pub(crate) async fn do_delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Res<DeleteObjectOutput> {
+    pub(crate) async fn do_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Res<DeleteObjectOutput> {
         let input = &req.input;
         check_version(input.version_id.as_ref()).map_err(s3_err)?;
         if let Some(cond) = &input.if_match {
-            let info = self.store.object(&input.bucket, &input.key).await.map_err(s3_err)?;
+            let info = self
+                .store
+                .object(&input.bucket, &input.key)
+                .await
+                .map_err(s3_err)?;
             let matches = match cond {
                 ETagCondition::Any => true,
                 ETagCondition::ETag(e) => e.value() == info.etag,
@@ -27,11 +36,17 @@ impl ImgdS3 {
                 return Err(super::get::precondition_failed());
             }
         }
-        self.store.delete_object(&input.bucket, &input.key).await.map_err(s3_err)?;
+        self.store
+            .delete_object(&input.bucket, &input.key)
+            .await
+            .map_err(s3_err)?;
         ok(DeleteObjectOutput::default())
     }
 
-    pub(crate) async fn do_delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Res<DeleteObjectsOutput> {
+    pub(crate) async fn do_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Res<DeleteObjectsOutput> {
         let input = req.input;
         self.store.bucket(&input.bucket).await.map_err(s3_err)?;
         if input.delete.objects.len() > 1000 {

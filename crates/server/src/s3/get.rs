@@ -1,6 +1,8 @@
 //! GetObject and HeadObject, with ranges and conditional requests.
 
-use super::{ImgdS3, S3Res, checksum_fields, checksum_type, etag, ok, parse_expires, s3_err, timestamp_ms};
+use super::{
+    ImgdS3, S3Res, checksum_fields, checksum_type, etag, ok, parse_expires, s3_err, timestamp_ms,
+};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request};
 use store::{ObjectInfo, StoreError};
@@ -80,14 +82,20 @@ fn not_modified(info: &ObjectInfo) -> S3Error {
 fn pick_range(range: Option<&Range>, size: u64) -> s3s::S3Result<std::ops::Range<u64>> {
     match range {
         None => Ok(0..size),
-        Some(r) => r
-            .check(size)
-            .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidRange, "The requested range is not satisfiable")),
+        Some(r) => r.check(size).map_err(|_| {
+            S3Error::with_message(
+                S3ErrorCode::InvalidRange,
+                "The requested range is not satisfiable",
+            )
+        }),
     }
 }
 
 impl ImgdS3 {
-    pub(crate) async fn do_get_object(&self, req: S3Request<GetObjectInput>) -> S3Res<GetObjectOutput> {
+    pub(crate) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Res<GetObjectOutput> {
         let input = &req.input;
         let conditions = Conditions {
             if_match: input.if_match.as_ref(),
@@ -101,7 +109,9 @@ impl ImgdS3 {
         let opened = self
             .store
             .open_object(&input.bucket, &input.key, |info| {
-                let checked = conditions.check(info).and_then(|()| pick_range(input.range.as_ref(), info.size));
+                let checked = conditions
+                    .check(info)
+                    .and_then(|()| pick_range(input.range.as_ref(), info.size));
                 checked.map_err(|e| {
                     refusal = Some(e);
                     StoreError::PreconditionFailed
@@ -114,8 +124,14 @@ impl ImgdS3 {
             (Err(e), None) => return Err(s3_err(e)),
         };
         let whole = range.start == 0 && range.end == info.size;
-        let content_range =
-            (input.range.is_some()).then(|| format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), info.size));
+        let content_range = (input.range.is_some()).then(|| {
+            format!(
+                "bytes {}-{}/{}",
+                range.start,
+                range.end.saturating_sub(1),
+                info.size
+            )
+        });
         let checksums = (whole && checksum_mode_enabled(input.checksum_mode.as_ref()))
             .then(|| checksum_fields(&info.checksums));
         let h = &info.headers;
@@ -128,7 +144,11 @@ impl ImgdS3 {
             content_language: h.content_language.clone(),
             content_length: Some((range.end - range.start) as i64),
             content_range,
-            content_type: Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
+            content_type: Some(
+                h.content_type
+                    .clone()
+                    .unwrap_or_else(|| "binary/octet-stream".into()),
+            ),
             e_tag: Some(etag(&info.etag)),
             expires: parse_expires(h),
             last_modified: Some(timestamp_ms(info.modified_ms)),
@@ -151,9 +171,16 @@ impl ImgdS3 {
         Ok(resp)
     }
 
-    pub(crate) async fn do_head_object(&self, req: S3Request<HeadObjectInput>) -> S3Res<HeadObjectOutput> {
+    pub(crate) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Res<HeadObjectOutput> {
         let input = &req.input;
-        let info = self.store.object(&input.bucket, &input.key).await.map_err(s3_err)?;
+        let info = self
+            .store
+            .object(&input.bucket, &input.key)
+            .await
+            .map_err(s3_err)?;
         Conditions {
             if_match: input.if_match.as_ref(),
             if_none_match: input.if_none_match.as_ref(),
@@ -162,8 +189,9 @@ impl ImgdS3 {
         }
         .check(&info)?;
         let range = pick_range(input.range.as_ref(), info.size)?;
-        let checksums = (input.range.is_none() && checksum_mode_enabled(input.checksum_mode.as_ref()))
-            .then(|| checksum_fields(&info.checksums));
+        let checksums = (input.range.is_none()
+            && checksum_mode_enabled(input.checksum_mode.as_ref()))
+        .then(|| checksum_fields(&info.checksums));
         let h = &info.headers;
         let mut out = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
@@ -172,11 +200,19 @@ impl ImgdS3 {
             content_encoding: h.content_encoding.clone(),
             content_language: h.content_language.clone(),
             content_length: Some((range.end - range.start) as i64),
-            content_range: input
-                .range
-                .is_some()
-                .then(|| format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), info.size)),
-            content_type: Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
+            content_range: input.range.is_some().then(|| {
+                format!(
+                    "bytes {}-{}/{}",
+                    range.start,
+                    range.end.saturating_sub(1),
+                    info.size
+                )
+            }),
+            content_type: Some(
+                h.content_type
+                    .clone()
+                    .unwrap_or_else(|| "binary/octet-stream".into()),
+            ),
             e_tag: Some(etag(&info.etag)),
             expires: parse_expires(h),
             last_modified: Some(timestamp_ms(info.modified_ms)),

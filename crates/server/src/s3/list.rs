@@ -9,7 +9,12 @@ use s3s::dto::*;
 use store::{ListPage, ListQuery, ObjectInfo};
 
 /// Characters left as they are by `encoding-type=url`, as S3 does.
-const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
 
 struct Encoder(bool);
 
@@ -43,7 +48,9 @@ fn object_entry(o: &ObjectInfo, e: &Encoder, with_owner: bool) -> Object {
         key: Some(e.enc(&o.key)),
         last_modified: Some(timestamp_ms(o.modified_ms)),
         size: Some(o.size as i64),
-        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
         owner: with_owner.then(owner),
         ..Default::default()
     }
@@ -52,7 +59,9 @@ fn object_entry(o: &ObjectInfo, e: &Encoder, with_owner: bool) -> Object {
 fn prefixes(page: &ListPage, e: &Encoder) -> Vec<CommonPrefix> {
     page.common_prefixes
         .iter()
-        .map(|p| CommonPrefix { prefix: Some(e.enc(p)) })
+        .map(|p| CommonPrefix {
+            prefix: Some(e.enc(p)),
+        })
         .collect()
 }
 
@@ -74,11 +83,20 @@ impl ImgdS3 {
         self.store.list_objects(bucket, &q).await.map_err(s3_err)
     }
 
-    pub(crate) async fn do_list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Res<ListObjectsOutput> {
+    pub(crate) async fn do_list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Res<ListObjectsOutput> {
         let i = &req.input;
         let max = max_keys(i.max_keys)?;
         let page = self
-            .list_page(&i.bucket, i.prefix.as_ref(), i.delimiter.as_ref(), i.marker.clone(), max)
+            .list_page(
+                &i.bucket,
+                i.prefix.as_ref(),
+                i.delimiter.as_ref(),
+                i.marker.clone(),
+                max,
+            )
             .await?;
         let e = Encoder::new(i.encoding_type.as_ref());
         ok(ListObjectsOutput {
@@ -87,7 +105,12 @@ impl ImgdS3 {
             marker: Some(e.opt(i.marker.as_ref()).unwrap_or_default()),
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
-            contents: Some(page.objects.iter().map(|o| object_entry(o, &e, true)).collect()),
+            contents: Some(
+                page.objects
+                    .iter()
+                    .map(|o| object_entry(o, &e, true))
+                    .collect(),
+            ),
             common_prefixes: Some(prefixes(&page, &e)),
             delimiter: e.opt(i.delimiter.as_ref()),
             next_marker: e.opt(page.next_marker.as_ref()),
@@ -96,7 +119,10 @@ impl ImgdS3 {
         })
     }
 
-    pub(crate) async fn do_list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Res<ListObjectsV2Output> {
+    pub(crate) async fn do_list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Res<ListObjectsV2Output> {
         let i = &req.input;
         let max = max_keys(i.max_keys)?;
         let after = match &i.continuation_token {
@@ -105,16 +131,28 @@ impl ImgdS3 {
                     .decode(token)
                     .ok()
                     .and_then(|raw| String::from_utf8(raw).ok())
-                    .ok_or_else(|| invalid_argument("The continuation token provided is incorrect"))?,
+                    .ok_or_else(|| {
+                        invalid_argument("The continuation token provided is incorrect")
+                    })?,
             ),
             None => i.start_after.clone(),
         };
         let page = self
-            .list_page(&i.bucket, i.prefix.as_ref(), i.delimiter.as_ref(), after, max)
+            .list_page(
+                &i.bucket,
+                i.prefix.as_ref(),
+                i.delimiter.as_ref(),
+                after,
+                max,
+            )
             .await?;
         let e = Encoder::new(i.encoding_type.as_ref());
         let with_owner = i.fetch_owner.unwrap_or(false);
-        let contents: Vec<Object> = page.objects.iter().map(|o| object_entry(o, &e, with_owner)).collect();
+        let contents: Vec<Object> = page
+            .objects
+            .iter()
+            .map(|o| object_entry(o, &e, with_owner))
+            .collect();
         let common = prefixes(&page, &e);
         ok(ListObjectsV2Output {
             name: Some(i.bucket.clone()),
@@ -140,7 +178,13 @@ impl ImgdS3 {
         let i = &req.input;
         let max = max_keys(i.max_keys)?;
         let page = self
-            .list_page(&i.bucket, i.prefix.as_ref(), i.delimiter.as_ref(), i.key_marker.clone(), max)
+            .list_page(
+                &i.bucket,
+                i.prefix.as_ref(),
+                i.delimiter.as_ref(),
+                i.key_marker.clone(),
+                max,
+            )
             .await?;
         let e = Encoder::new(i.encoding_type.as_ref());
         let versions = page
@@ -153,7 +197,9 @@ impl ImgdS3 {
                 last_modified: Some(timestamp_ms(o.modified_ms)),
                 owner: Some(owner()),
                 size: Some(o.size as i64),
-                storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
                 version_id: Some("null".into()),
                 ..Default::default()
             })

@@ -5,8 +5,8 @@
 //! `bucket.rs`, `get.rs`, `put.rs`, `copy.rs`, `delete.rs`, `list.rs`, `multipart.rs`
 //! and `acl.rs`. Who may call what is decided in [`auth::ImgdAccess`].
 
-pub mod auth;
 mod acl;
+pub mod auth;
 mod bucket;
 mod copy;
 mod delete;
@@ -116,7 +116,8 @@ pub(crate) struct HeaderFields<'a> {
 pub(crate) fn object_headers(f: HeaderFields<'_>) -> ObjectHeaders {
     let expires = f.expires.and_then(|ts| {
         let mut buf = Vec::new();
-        ts.format(s3s::dto::TimestampFormat::HttpDate, &mut buf).ok()?;
+        ts.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
+            .ok()?;
         String::from_utf8(buf).ok()
     });
     // aws-chunked is a transfer detail of the upload, not part of the object.
@@ -137,7 +138,11 @@ pub(crate) fn object_headers(f: HeaderFields<'_>) -> ObjectHeaders {
         expires,
         user: f
             .metadata
-            .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect::<BTreeMap<_, _>>())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect::<BTreeMap<_, _>>()
+            })
             .unwrap_or_default(),
     }
 }
@@ -190,10 +195,17 @@ impl SuppliedChecksums {
 
     /// Adds the algorithms announced for the trailer (`x-amz-trailer`).
     pub fn with_trailer_declaration<T>(mut self, req: &S3Request<T>) -> Self {
-        if let Some(t) = req.headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+        if let Some(t) = req
+            .headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+        {
             for name in t.split(',') {
                 let name = name.trim().to_ascii_lowercase();
-                if let Some(algo) = name.strip_prefix("x-amz-checksum-").and_then(ChecksumAlgorithm::parse) {
+                if let Some(algo) = name
+                    .strip_prefix("x-amz-checksum-")
+                    .and_then(ChecksumAlgorithm::parse)
+                {
                     self.declared.push(algo);
                 }
             }
@@ -222,7 +234,10 @@ pub(crate) fn verify_body(
         && let Some(map) = trailers.take()
     {
         for (name, value) in &map {
-            if let Some(algo) = name.as_str().strip_prefix("x-amz-checksum-").and_then(ChecksumAlgorithm::parse)
+            if let Some(algo) = name
+                .as_str()
+                .strip_prefix("x-amz-checksum-")
+                .and_then(ChecksumAlgorithm::parse)
                 && let Ok(v) = value.to_str()
             {
                 expected.insert(algo, v.trim().to_owned());
@@ -280,7 +295,11 @@ pub(crate) fn checksum_fields(c: &Checksums) -> ChecksumFields {
 }
 
 pub(crate) fn checksum_type(f: &ChecksumFields) -> Option<s3s::dto::ChecksumType> {
-    let any = f.crc32.is_some() || f.crc32c.is_some() || f.crc64nvme.is_some() || f.sha1.is_some() || f.sha256.is_some();
+    let any = f.crc32.is_some()
+        || f.crc32c.is_some()
+        || f.crc64nvme.is_some()
+        || f.sha1.is_some()
+        || f.sha256.is_some();
     any.then(|| {
         s3s::dto::ChecksumType::from_static(if f.composite {
             s3s::dto::ChecksumType::COMPOSITE
@@ -304,16 +323,28 @@ pub(crate) fn owner() -> s3s::dto::Owner {
 
 #[async_trait::async_trait]
 impl s3s::S3 for ImgdS3 {
-    async fn list_buckets(&self, req: S3Request<s3s::dto::ListBucketsInput>) -> S3Res<s3s::dto::ListBucketsOutput> {
+    async fn list_buckets(
+        &self,
+        req: S3Request<s3s::dto::ListBucketsInput>,
+    ) -> S3Res<s3s::dto::ListBucketsOutput> {
         self.do_list_buckets(req).await
     }
-    async fn create_bucket(&self, req: S3Request<s3s::dto::CreateBucketInput>) -> S3Res<s3s::dto::CreateBucketOutput> {
+    async fn create_bucket(
+        &self,
+        req: S3Request<s3s::dto::CreateBucketInput>,
+    ) -> S3Res<s3s::dto::CreateBucketOutput> {
         self.do_create_bucket(req).await
     }
-    async fn head_bucket(&self, req: S3Request<s3s::dto::HeadBucketInput>) -> S3Res<s3s::dto::HeadBucketOutput> {
+    async fn head_bucket(
+        &self,
+        req: S3Request<s3s::dto::HeadBucketInput>,
+    ) -> S3Res<s3s::dto::HeadBucketOutput> {
         self.do_head_bucket(req).await
     }
-    async fn delete_bucket(&self, req: S3Request<s3s::dto::DeleteBucketInput>) -> S3Res<s3s::dto::DeleteBucketOutput> {
+    async fn delete_bucket(
+        &self,
+        req: S3Request<s3s::dto::DeleteBucketInput>,
+    ) -> S3Res<s3s::dto::DeleteBucketOutput> {
         self.do_delete_bucket(req).await
     }
     async fn get_bucket_location(
@@ -322,16 +353,28 @@ impl s3s::S3 for ImgdS3 {
     ) -> S3Res<s3s::dto::GetBucketLocationOutput> {
         self.do_get_bucket_location(req).await
     }
-    async fn put_object(&self, req: S3Request<s3s::dto::PutObjectInput>) -> S3Res<s3s::dto::PutObjectOutput> {
+    async fn put_object(
+        &self,
+        req: S3Request<s3s::dto::PutObjectInput>,
+    ) -> S3Res<s3s::dto::PutObjectOutput> {
         self.do_put_object(req).await
     }
-    async fn get_object(&self, req: S3Request<s3s::dto::GetObjectInput>) -> S3Res<s3s::dto::GetObjectOutput> {
+    async fn get_object(
+        &self,
+        req: S3Request<s3s::dto::GetObjectInput>,
+    ) -> S3Res<s3s::dto::GetObjectOutput> {
         self.do_get_object(req).await
     }
-    async fn head_object(&self, req: S3Request<s3s::dto::HeadObjectInput>) -> S3Res<s3s::dto::HeadObjectOutput> {
+    async fn head_object(
+        &self,
+        req: S3Request<s3s::dto::HeadObjectInput>,
+    ) -> S3Res<s3s::dto::HeadObjectOutput> {
         self.do_head_object(req).await
     }
-    async fn delete_object(&self, req: S3Request<s3s::dto::DeleteObjectInput>) -> S3Res<s3s::dto::DeleteObjectOutput> {
+    async fn delete_object(
+        &self,
+        req: S3Request<s3s::dto::DeleteObjectInput>,
+    ) -> S3Res<s3s::dto::DeleteObjectOutput> {
         self.do_delete_object(req).await
     }
     async fn delete_objects(
@@ -340,10 +383,16 @@ impl s3s::S3 for ImgdS3 {
     ) -> S3Res<s3s::dto::DeleteObjectsOutput> {
         self.do_delete_objects(req).await
     }
-    async fn copy_object(&self, req: S3Request<s3s::dto::CopyObjectInput>) -> S3Res<s3s::dto::CopyObjectOutput> {
+    async fn copy_object(
+        &self,
+        req: S3Request<s3s::dto::CopyObjectInput>,
+    ) -> S3Res<s3s::dto::CopyObjectOutput> {
         self.do_copy_object(req).await
     }
-    async fn list_objects(&self, req: S3Request<s3s::dto::ListObjectsInput>) -> S3Res<s3s::dto::ListObjectsOutput> {
+    async fn list_objects(
+        &self,
+        req: S3Request<s3s::dto::ListObjectsInput>,
+    ) -> S3Res<s3s::dto::ListObjectsOutput> {
         self.do_list_objects(req).await
     }
     async fn list_objects_v2(
@@ -364,7 +413,10 @@ impl s3s::S3 for ImgdS3 {
     ) -> S3Res<s3s::dto::CreateMultipartUploadOutput> {
         self.do_create_multipart_upload(req).await
     }
-    async fn upload_part(&self, req: S3Request<s3s::dto::UploadPartInput>) -> S3Res<s3s::dto::UploadPartOutput> {
+    async fn upload_part(
+        &self,
+        req: S3Request<s3s::dto::UploadPartInput>,
+    ) -> S3Res<s3s::dto::UploadPartOutput> {
         self.do_upload_part(req).await
     }
     async fn upload_part_copy(
@@ -385,7 +437,10 @@ impl s3s::S3 for ImgdS3 {
     ) -> S3Res<s3s::dto::AbortMultipartUploadOutput> {
         self.do_abort_multipart_upload(req).await
     }
-    async fn list_parts(&self, req: S3Request<s3s::dto::ListPartsInput>) -> S3Res<s3s::dto::ListPartsOutput> {
+    async fn list_parts(
+        &self,
+        req: S3Request<s3s::dto::ListPartsInput>,
+    ) -> S3Res<s3s::dto::ListPartsOutput> {
         self.do_list_parts(req).await
     }
     async fn list_multipart_uploads(
@@ -394,13 +449,22 @@ impl s3s::S3 for ImgdS3 {
     ) -> S3Res<s3s::dto::ListMultipartUploadsOutput> {
         self.do_list_multipart_uploads(req).await
     }
-    async fn get_bucket_acl(&self, req: S3Request<s3s::dto::GetBucketAclInput>) -> S3Res<s3s::dto::GetBucketAclOutput> {
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<s3s::dto::GetBucketAclInput>,
+    ) -> S3Res<s3s::dto::GetBucketAclOutput> {
         self.do_get_bucket_acl(req).await
     }
-    async fn put_bucket_acl(&self, req: S3Request<s3s::dto::PutBucketAclInput>) -> S3Res<s3s::dto::PutBucketAclOutput> {
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<s3s::dto::PutBucketAclInput>,
+    ) -> S3Res<s3s::dto::PutBucketAclOutput> {
         self.do_put_bucket_acl(req).await
     }
-    async fn get_object_acl(&self, req: S3Request<s3s::dto::GetObjectAclInput>) -> S3Res<s3s::dto::GetObjectAclOutput> {
+    async fn get_object_acl(
+        &self,
+        req: S3Request<s3s::dto::GetObjectAclInput>,
+    ) -> S3Res<s3s::dto::GetObjectAclOutput> {
         self.do_get_object_acl(req).await
     }
 }

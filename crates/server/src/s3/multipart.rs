@@ -5,8 +5,8 @@ use super::copy::copy_source;
 use super::get::Conditions;
 use super::put::{body_stream, write_if_match, write_if_none_match};
 use super::{
-    HeaderFields, ImgdS3, S3Res, SuppliedChecksums, decode_content_md5, etag, invalid_argument, object_headers, ok,
-    owner, s3_err, timestamp_ms, verify_body,
+    HeaderFields, ImgdS3, S3Res, SuppliedChecksums, decode_content_md5, etag, invalid_argument,
+    object_headers, ok, owner, s3_err, timestamp_ms, verify_body,
 };
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request};
@@ -64,7 +64,10 @@ impl ImgdS3 {
         })
     }
 
-    pub(crate) async fn do_upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Res<UploadPartOutput> {
+    pub(crate) async fn do_upload_part(
+        &self,
+        mut req: S3Request<UploadPartInput>,
+    ) -> S3Res<UploadPartOutput> {
         let body = req.input.body.take();
         let i = &req.input;
         let supplied = SuppliedChecksums::new(
@@ -88,7 +91,14 @@ impl ImgdS3 {
                 &supplied.declared,
                 i.content_length.and_then(|n| u64::try_from(n).ok()),
                 body_stream(body),
-                |d| verify_body(d, content_md5.as_deref(), &supplied.values, trailers.as_ref()),
+                |d| {
+                    verify_body(
+                        d,
+                        content_md5.as_deref(),
+                        &supplied.values,
+                        trailers.as_ref(),
+                    )
+                },
             )
             .await
             .map_err(s3_err)?;
@@ -113,7 +123,10 @@ impl ImgdS3 {
         self.check_source_readable(&req, &src_bucket).await?;
         let range = parse_copy_range(i.copy_source_range.as_ref())?;
         // Fail fast on a wrong upload id, before reading the source.
-        self.store.upload(&i.bucket, &i.key, &i.upload_id).await.map_err(s3_err)?;
+        self.store
+            .upload(&i.bucket, &i.key, &i.upload_id)
+            .await
+            .map_err(s3_err)?;
         let conditions = Conditions {
             if_match: i.copy_source_if_match.as_ref(),
             if_none_match: i.copy_source_if_none_match.as_ref(),
@@ -137,7 +150,16 @@ impl ImgdS3 {
         };
         let part = self
             .store
-            .put_part(&i.bucket, &i.key, &i.upload_id, i.part_number, &[], Some(len), stream, |_| Ok(()))
+            .put_part(
+                &i.bucket,
+                &i.key,
+                &i.upload_id,
+                i.part_number,
+                &[],
+                Some(len),
+                stream,
+                |_| Ok(()),
+            )
             .await
             .map_err(s3_err)?;
         let c = super::checksum_fields(&part.checksums);
@@ -161,15 +183,21 @@ impl ImgdS3 {
     ) -> S3Res<CompleteMultipartUploadOutput> {
         let i = &req.input;
         let mut requested = Vec::new();
-        for p in i.multipart_upload.iter().flat_map(|m| m.parts.iter().flatten()) {
-            let number = p
-                .part_number
-                .ok_or_else(|| S3Error::with_message(S3ErrorCode::MalformedXML, "Every Part needs a PartNumber"))?;
+        for p in i
+            .multipart_upload
+            .iter()
+            .flat_map(|m| m.parts.iter().flatten())
+        {
+            let number = p.part_number.ok_or_else(|| {
+                S3Error::with_message(S3ErrorCode::MalformedXML, "Every Part needs a PartNumber")
+            })?;
             let tag = p
                 .e_tag
                 .as_ref()
                 .map(|e| e.value().to_owned())
-                .ok_or_else(|| S3Error::with_message(S3ErrorCode::MalformedXML, "Every Part needs an ETag"))?;
+                .ok_or_else(|| {
+                    S3Error::with_message(S3ErrorCode::MalformedXML, "Every Part needs an ETag")
+                })?;
             requested.push((number, tag));
         }
         let opts = PutOptions {
@@ -212,12 +240,23 @@ impl ImgdS3 {
         Ok(resp)
     }
 
-    pub(crate) async fn do_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Res<ListPartsOutput> {
+    pub(crate) async fn do_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Res<ListPartsOutput> {
         let i = &req.input;
-        let upload = self.store.upload(&i.bucket, &i.key, &i.upload_id).await.map_err(s3_err)?;
+        let upload = self
+            .store
+            .upload(&i.bucket, &i.key, &i.upload_id)
+            .await
+            .map_err(s3_err)?;
         let max = i.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let marker = i.part_number_marker.unwrap_or(0);
-        let (parts, truncated) = self.store.list_parts(&i.upload_id, marker, max).await.map_err(s3_err)?;
+        let (parts, truncated) = self
+            .store
+            .list_parts(&i.upload_id, marker, max)
+            .await
+            .map_err(s3_err)?;
         let next = parts.last().map(|p| p.part_number);
         let parts = parts
             .into_iter()

@@ -1,7 +1,8 @@
 //! PutObject.
 
 use super::{
-    HeaderFields, ImgdS3, S3Res, SuppliedChecksums, decode_content_md5, etag, object_headers, ok, s3_err, verify_body,
+    HeaderFields, ImgdS3, S3Res, SuppliedChecksums, decode_content_md5, etag, object_headers, ok,
+    s3_err, verify_body,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -12,7 +13,9 @@ use store::PutOptions;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The request body as a stream; an absent body is an empty one.
-pub(crate) fn body_stream(body: Option<StreamingBlob>) -> impl Stream<Item = Result<Bytes, BoxError>> + Unpin {
+pub(crate) fn body_stream(
+    body: Option<StreamingBlob>,
+) -> impl Stream<Item = Result<Bytes, BoxError>> + Unpin {
     match body {
         Some(b) => futures::future::Either::Left(b),
         None => futures::future::Either::Right(futures::stream::empty()),
@@ -39,7 +42,10 @@ pub(crate) fn write_if_match(c: Option<&ETagCondition>) -> Option<String> {
 }
 
 impl ImgdS3 {
-    pub(crate) async fn do_put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Res<PutObjectOutput> {
+    pub(crate) async fn do_put_object(
+        &self,
+        mut req: S3Request<PutObjectInput>,
+    ) -> S3Res<PutObjectOutput> {
         let body = req.input.body.take();
         let input = &req.input;
         let supplied = SuppliedChecksums::new(
@@ -71,7 +77,12 @@ impl ImgdS3 {
         let info = self
             .store
             .put_object(&input.bucket, &input.key, opts, body_stream(body), |d| {
-                verify_body(d, content_md5.as_deref(), &supplied.values, trailers.as_ref())
+                verify_body(
+                    d,
+                    content_md5.as_deref(),
+                    &supplied.values,
+                    trailers.as_ref(),
+                )
             })
             .await
             .map_err(s3_err)?;

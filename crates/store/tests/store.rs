@@ -1,0 +1,304 @@
+//! The store's guarantees, checked through its public API on a temporary directory.
+
+use bytes::Bytes;
+use futures::stream;
+use store::{BlobBackend, BucketAcl, ListQuery, PutOptions, Store, StoreError};
+
+async fn open(dir: &std::path::Path) -> Store {
+    Store::open(
+        &dir.join("imgd.db"),
+        &BlobBackend::Fs {
+            root: dir.to_path_buf(),
+        },
+        true,
+    )
+    .await
+    .unwrap()
+}
+
+fn body(data: &[u8]) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+    // Small bodies arrive in awkward 7-byte chunks; large ones in 64 KiB chunks.
+    let chunk = if data.len() > 1 << 20 { 64 * 1024 } else { 7 };
+    let chunks: Vec<Result<Bytes, std::io::Error>> = data
+        .chunks(chunk)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    stream::iter(chunks)
+}
+
+fn blob_count(dir: &std::path::Path) -> usize {
+    walk(&dir.join("blobs"))
+}
+
+fn walk(p: &std::path::Path) -> usize {
+    std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+async fn read_all(store: &Store, bucket: &str, key: &str) -> Vec<u8> {
+    use futures::TryStreamExt;
+    let (_, _, s) = store
+        .open_object(bucket, key, |i| Ok(0..i.size))
+        .await
+        .unwrap();
+    s.try_fold(Vec::new(), |mut acc, chunk| async move {
+        acc.extend_from_slice(&chunk);
+        Ok(acc)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn overwrite_replaces_bytes_and_frees_the_old_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_bucket("b", BucketAcl::Private).await.unwrap();
+    let first = store
+        .put_object(
+            "b",
+            "k",
+            PutOptions::default(),
+            body(b"first version"),
+            |_| Ok(()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.etag, md5_hex(b"first version"));
+    store
+        .put_object("b", "k", PutOptions::default(), body(b"second"), |_| Ok(()))
+        .await
+        .unwrap();
+    assert_eq!(read_all(&store, "b", "k").await, b"second");
+    assert_eq!(blob_count(dir.path()), 1);
+    store.delete_object("b", "k").await.unwrap();
+    assert_eq!(blob_count(dir.path()), 0);
+    assert!(matches!(
+        store.object("b", "k").await,
+        Err(StoreError::NoSuchKey)
+    ));
+    assert!(matches!(
+        store.object("nope", "k").await,
+        Err(StoreError::NoSuchBucket)
+    ));
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    let mut h = store::BodyHasher::new(&[]);
+    h.update(data);
+    h.finish().md5_hex()
+}
+
+#[tokio::test]
+async fn refused_uploads_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_bucket("b", BucketAcl::Private).await.unwrap();
+    let bad = store
+        .put_object("b", "k", PutOptions::default(), body(b"data"), |_| {
+            Err(StoreError::BadDigest("no".into()))
+        })
+        .await;
+    assert!(matches!(bad, Err(StoreError::BadDigest(_))));
+    let short = PutOptions {
+        expected_len: Some(100),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store
+            .put_object("b", "k", short, body(b"data"), |_| Ok(()))
+            .await,
+        Err(StoreError::IncompleteBody {
+            expected: 100,
+            got: 4
+        })
+    ));
+    let failing = stream::iter(vec![
+        Ok(Bytes::from_static(b"partial")),
+        Err(std::io::Error::other("client went away")),
+    ]);
+    assert!(matches!(
+        store
+            .put_object("b", "k", PutOptions::default(), failing, |_| Ok(()))
+            .await,
+        Err(StoreError::Body(_))
+    ));
+    assert_eq!(blob_count(dir.path()), 0);
+    assert!(matches!(
+        store.object("b", "k").await,
+        Err(StoreError::NoSuchKey)
+    ));
+}
+
+#[tokio::test]
+async fn leftovers_of_interrupted_writes_are_removed_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path()).await;
+        store.create_bucket("b", BucketAcl::Private).await.unwrap();
+        store
+            .put_object(
+                "b",
+                "kept",
+                PutOptions::default(),
+                body(b"kept"),
+                |_| Ok(()),
+            )
+            .await
+            .unwrap();
+        // What a crash mid-upload leaves: a pending row and a partial blob file.
+        sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES ('blobs/ab/crashed', 0)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        std::fs::write(dir.path().join("blobs/ab/crashed"), b"half").unwrap();
+    }
+    assert_eq!(blob_count(dir.path()), 2);
+    let store = open(dir.path()).await;
+    assert_eq!(blob_count(dir.path()), 1);
+    assert_eq!(read_all(&store, "b", "kept").await, b"kept");
+}
+
+#[tokio::test]
+async fn listing_rolls_up_prefixes_and_pages_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_bucket("b", BucketAcl::Private).await.unwrap();
+    let keys = ["a/1", "a/2", "a/\u{10FFFF}x", "b", "c/d/e", "c/f", "z"];
+    for k in keys {
+        store
+            .put_object(
+                "b",
+                k,
+                PutOptions::default(),
+                body(k.as_bytes()),
+                |_| Ok(()),
+            )
+            .await
+            .unwrap();
+    }
+    let q = |prefix: &str, after: Option<&str>, max| ListQuery {
+        prefix: prefix.into(),
+        delimiter: Some("/".into()),
+        after: after.map(Into::into),
+        max_keys: max,
+    };
+    let page = store.list_objects("b", &q("", None, 1000)).await.unwrap();
+    assert_eq!(page.common_prefixes, ["a/", "c/"]);
+    assert_eq!(
+        page.objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["b", "z"]
+    );
+    assert!(!page.truncated);
+
+    // One entry per page: prefixes count as entries and resume correctly.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let p = store
+            .list_objects("b", &q("", after.as_deref(), 1))
+            .await
+            .unwrap();
+        seen.extend(p.common_prefixes.iter().cloned());
+        seen.extend(p.objects.iter().map(|o| o.key.clone()));
+        if !p.truncated {
+            break;
+        }
+        after = p.next_marker;
+    }
+    assert_eq!(seen, ["a/", "b", "c/", "z"]);
+
+    let inner = store.list_objects("b", &q("c/", None, 1000)).await.unwrap();
+    assert_eq!(inner.common_prefixes, ["c/d/"]);
+    assert_eq!(
+        inner
+            .objects
+            .iter()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>(),
+        ["c/f"]
+    );
+}
+
+#[tokio::test]
+async fn multipart_concatenates_and_cleans_up_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_bucket("b", BucketAcl::Private).await.unwrap();
+    let up = store
+        .create_upload("b", "mp", Default::default(), None)
+        .await
+        .unwrap();
+    let p1 = vec![1u8; 5 * 1024 * 1024];
+    let a = store
+        .put_part(
+            "b",
+            "mp",
+            &up.upload_id,
+            1,
+            &[],
+            None,
+            body(&p1),
+            |_| Ok(()),
+        )
+        .await
+        .unwrap();
+    let b = store
+        .put_part(
+            "b",
+            "mp",
+            &up.upload_id,
+            2,
+            &[],
+            None,
+            body(b"tail"),
+            |_| Ok(()),
+        )
+        .await
+        .unwrap();
+    // An extra part that is not listed at completion is discarded with the upload.
+    store
+        .put_part(
+            "b",
+            "mp",
+            &up.upload_id,
+            3,
+            &[],
+            None,
+            body(b"unused"),
+            |_| Ok(()),
+        )
+        .await
+        .unwrap();
+    let info = store
+        .complete_upload(
+            "b",
+            "mp",
+            &up.upload_id,
+            &[(1, a.etag), (2, b.etag)],
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(info.etag.ends_with("-2"));
+    let mut expected = p1.clone();
+    expected.extend_from_slice(b"tail");
+    assert_eq!(read_all(&store, "b", "mp").await, expected);
+    assert_eq!(blob_count(dir.path()), 1);
+    assert!(matches!(
+        store.upload("b", "mp", &up.upload_id).await,
+        Err(StoreError::NoSuchUpload)
+    ));
+}

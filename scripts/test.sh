@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and in-process tests (cargo), then integration tests that
+# start the release binary and drive it with the real clients (aws CLI, boto3, rclone,
+# s3cmd, minio-py, PicGo), installed into .tools/ on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-build-deps.sh
+./scripts/setup-test-tools.sh
+
+echo "== cargo fmt / clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== release build for the integration tests"
+cargo build --release --locked
+
+echo "== integration tests (real clients against target/release/imgd)"
+cd tests/integration
+exec ../../.tools/venv/bin/python -m pytest -q -p no:cacheprovider "$@"

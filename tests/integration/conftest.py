@@ -1,0 +1,137 @@
+"""Fixtures that start the real imgd binary and point real S3 clients at it.
+
+The binary is the release build (`cargo build --release`), or $IMGD_BIN. Each server gets
+its own temporary data dir and a free loopback port.
+"""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("IMGD_BIN", str(ROOT / "target" / "release" / "imgd"))
+TOOLS = ROOT / ".tools"
+ACCESS_KEY = "IMGDTESTROOTKEY00001"
+SECRET_KEY = "imgdTestRootSecret0000000000000000000000"
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Imgd:
+    """One imgd process with its own data dir."""
+
+    def __init__(self, data_dir: pathlib.Path, port: int | None = None, env: dict | None = None):
+        self.data_dir = pathlib.Path(data_dir)
+        self.port = port or free_port()
+        self.extra_env = env or {}
+        self.proc = None
+        self.log_path = self.data_dir.parent / f"imgd-{self.port}.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict:
+        e = dict(os.environ)
+        e.update(
+            IMGD_LISTEN=f"127.0.0.1:{self.port}",
+            IMGD_DATA_DIR=str(self.data_dir),
+            IMGD_ACCESS_KEY=ACCESS_KEY,
+            IMGD_SECRET_KEY=SECRET_KEY,
+            IMGD_LOG="info",
+        )
+        e.update(self.extra_env)
+        return e
+
+    def start(self, timeout: float = 20.0) -> "Imgd":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BIN, "serve"], env=self.env(), stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"imgd exited early:\n{self.log()}")
+            try:
+                if requests.get(f"{self.endpoint}/_imgd/health", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"imgd did not become healthy:\n{self.log()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([BIN, *args], env=self.env(), capture_output=True, text=True, check=check)
+
+    def client(self, **config):
+        return s3_client(self.endpoint, **config)
+
+
+def s3_client(endpoint: str, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY, **config):
+    cfg = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **config)
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        config=cfg,
+    )
+
+
+@pytest.fixture(scope="session")
+def imgd(tmp_path_factory):
+    server = Imgd(tmp_path_factory.mktemp("imgd") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(imgd):
+    return imgd.client()
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def tool(name: str) -> str:
+    for candidate in (TOOLS / "venv" / "bin" / name, TOOLS / "bin" / name):
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError(f"{name} is not installed; run scripts/setup-test-tools.sh")
