@@ -32,6 +32,8 @@ pub struct BlobStore {
 }
 
 const SHARDS: usize = 256;
+/// Write buffer per upload.
+const WRITE_CHUNK: usize = 256 * 1024;
 
 impl BlobStore {
     pub async fn open(backend: &BlobBackend) -> StoreResult<Self> {
@@ -90,7 +92,8 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let mut writer = self.op.writer(name).await?;
+        // Coalesce the small chunks a socket delivers into fewer, larger writes.
+        let mut writer = self.op.writer_with(name).chunk(WRITE_CHUNK).await?;
         let mut body = body;
         let result: StoreResult<()> = async {
             while let Some(chunk) = body.next().await {

@@ -11,21 +11,33 @@ use std::time::Duration;
 pub type DbPool = SqlitePool;
 pub type DbTx = Transaction<'static, Sqlite>;
 
-pub async fn open(path: &Path) -> StoreResult<DbPool> {
+/// The two pools over one database: `durable` commits are on disk when they return;
+/// `relaxed` commits survive a process crash but may be lost with the OS (SQLite's
+/// `synchronous=NORMAL` in WAL mode; PostgreSQL's `synchronous_commit = off` is the same
+/// trade). Only bookkeeping whose loss costs at most a leaked, invisible blob goes
+/// through `relaxed`.
+#[derive(Clone)]
+pub struct Pools {
+    pub durable: DbPool,
+    pub relaxed: DbPool,
+}
+
+pub async fn open(path: &Path) -> StoreResult<Pools> {
+    let durable = connect(path, SqliteSynchronous::Full, 8).await?;
+    sqlx::migrate!("./migrations").run(&durable).await?;
+    let relaxed = connect(path, SqliteSynchronous::Normal, 4).await?;
+    Ok(Pools { durable, relaxed })
+}
+
+async fn connect(path: &Path, synchronous: SqliteSynchronous, max: u32) -> StoreResult<DbPool> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        // FULL: a commit that returned is on disk, which is what lets a 200 survive power loss.
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(synchronous)
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await?;
-    sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(pool)
+    Ok(SqlitePoolOptions::new().max_connections(max).connect_with(options).await?)
 }
 
 /// A transaction that takes the write lock up front. SQLite otherwise upgrades a read

@@ -40,7 +40,10 @@ pub const MAX_KEY_BYTES: usize = 1024;
 
 #[derive(Clone)]
 pub struct Store {
+    /// Commits here are on disk when they return: everything a client is told is done.
     pub(crate) db: DbPool,
+    /// Pending-blob bookkeeping only (see [`db::Pools`]).
+    pub(crate) relaxed: DbPool,
     pub(crate) blobs: BlobStore,
 }
 
@@ -56,9 +59,13 @@ impl Store {
         if let Some(dir) = db_path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let db = db::open(db_path).await?;
+        let pools = db::open(db_path).await?;
         let blobs = BlobStore::open(backend).await?;
-        let store = Store { db, blobs };
+        let store = Store {
+            db: pools.durable,
+            relaxed: pools.relaxed,
+            blobs,
+        };
         if remove_leftovers {
             let removed = store.remove_leftovers().await?;
             if removed > 0 {
@@ -97,7 +104,7 @@ impl Store {
                 Ok(()) => {
                     if let Err(e) = sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
                         .bind(&blob)
-                        .execute(&self.db)
+                        .execute(&self.relaxed)
                         .await
                     {
                         tracing::warn!(%blob, error = %e, "could not forget a deleted blob");

@@ -40,10 +40,12 @@ impl Store {
         E: std::fmt::Display,
     {
         let blob = BlobStore::new_blob_name();
+        // Relaxed: a process crash keeps this row, so start-up finds the blob; only an OS
+        // crash could lose it, leaking an unreferenced (never visible) blob.
         sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?)")
             .bind(&blob)
             .bind(now_ms())
-            .execute(&self.db)
+            .execute(&self.relaxed)
             .await?;
         let mut hasher = BodyHasher::new(algorithms);
         let written = self
