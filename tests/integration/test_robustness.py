@@ -273,3 +273,34 @@ def test_one_gib_put_and_get_keep_memory_flat(tmp_path):
     print(f"peak RSS after 1 GiB PUT+GET: {peak:.1f} MB")
     assert peak < 150, f"peak RSS {peak:.1f} MB"
     server.stop()
+
+
+def test_many_slow_clients_cannot_exhaust_memory_or_block_others(tmp_path):
+    server = Imgd(tmp_path / "data", env={"IMGD_HEADER_READ_TIMEOUT_SECS": "2", "IMGD_MAX_CONNECTIONS": "400"}).start()
+    slow = []
+    try:
+        for _ in range(300):  # each sends half a request head and then nothing
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.sendall(b"GET /_imgd/health HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+            slow.append(s)
+        # Others are still served while the slow ones hold their connections.
+        assert requests.get(f"{server.endpoint}/_imgd/health", timeout=5).status_code == 200
+        time.sleep(3)
+        # Past the head-read timeout the server has dropped every slow connection.
+        closed = 0
+        for s in slow:
+            s.settimeout(2)
+            try:
+                data = s.recv(1024)
+                closed += 1 if (data == b"" or data.startswith(b"HTTP/1.1 408")) else 0
+            except ConnectionResetError:
+                closed += 1
+            except socket.timeout:
+                pass  # still open: the server did not enforce the timeout
+        assert closed == len(slow)
+        assert peak_rss_mb(server.proc.pid) < 100
+        assert requests.get(f"{server.endpoint}/_imgd/health", timeout=5).status_code == 200
+    finally:
+        for s in slow:
+            s.close()
+        server.stop()
