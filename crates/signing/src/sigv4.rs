@@ -41,7 +41,12 @@ impl Scope<'_> {
     }
 
     pub fn credential_scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date(), self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date(),
+            self.region,
+            self.service
+        )
     }
 }
 
@@ -136,7 +141,12 @@ pub fn signature(secret: &str, scope: &Scope<'_>, req: &Request<'_>) -> String {
 }
 
 /// The `Authorization` header value for `req`.
-pub fn authorization(access_key: &str, secret: &str, scope: &Scope<'_>, req: &Request<'_>) -> String {
+pub fn authorization(
+    access_key: &str,
+    secret: &str,
+    scope: &Scope<'_>,
+    req: &Request<'_>,
+) -> String {
     format!(
         "AWS4-HMAC-SHA256 Credential={access_key}/{},SignedHeaders={},Signature={}",
         scope.credential_scope(),
@@ -152,7 +162,10 @@ mod tests {
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn scope() -> Scope<'static> {
@@ -211,10 +224,22 @@ mod tests {
         let sig = signature(SECRET, &scope(), &base);
         let q = vec![("a".to_string(), "1".to_string())];
         for changed in [
-            Request { method: "PUT", ..base.clone() },
-            Request { path: "/k2", ..base.clone() },
-            Request { query: &q, ..base.clone() },
-            Request { payload_hash: UNSIGNED_PAYLOAD, ..base.clone() },
+            Request {
+                method: "PUT",
+                ..base.clone()
+            },
+            Request {
+                path: "/k2",
+                ..base.clone()
+            },
+            Request {
+                query: &q,
+                ..base.clone()
+            },
+            Request {
+                payload_hash: UNSIGNED_PAYLOAD,
+                ..base.clone()
+            },
         ] {
             assert_ne!(signature(SECRET, &scope(), &changed), sig);
         }
@@ -234,7 +259,9 @@ mod tests {
             headers: &[],
             payload_hash: EMPTY_SHA256,
         };
-        assert!(canonical_request(&req).starts_with("GET\n/bucket\nlist-type=2&prefix=a%20b%2Fc\n"));
+        assert!(
+            canonical_request(&req).starts_with("GET\n/bucket\nlist-type=2&prefix=a%20b%2Fc\n")
+        );
         assert_eq!(uri_encode("a b/ü~", true), "a%20b/%C3%BC~");
     }
 }

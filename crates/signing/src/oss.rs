@@ -1,0 +1,629 @@
+//! Alibaba Cloud OSS signature version 1: `Authorization: OSS <AccessKeyId>:<Signature>`
+//! headers and signed URLs carrying `OSSAccessKeyId`, `Expires` and `Signature`.
+//!
+//! Data flow: [`Request`] (decoded key and query, headers) → [`canonicalized_oss_headers`]
+//! and [`canonicalized_resource`] → [`string_to_sign`] with a date (the `Date` header
+//! for header auth, the expiry for signed URLs) → [`signature`] (base64 HMAC-SHA1) →
+//! [`authorization`] or [`presign`]. Incoming requests go through
+//! [`parse_authorization`] + [`verify_header`], or [`parse_signed_url`] +
+//! [`verify_signed_url`]; the caller looks the secret up by access key id in between.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use thiserror::Error;
+
+use crate::primitives::{constant_time_eq, hmac_sha1};
+
+pub const ACCESS_KEY_ID_PARAM: &str = "OSSAccessKeyId";
+pub const EXPIRES_PARAM: &str = "Expires";
+pub const SIGNATURE_PARAM: &str = "Signature";
+
+/// Query parameters that name a sub-resource and are therefore signed; every other query
+/// parameter is left out of the signature. The list is the `oss2` SDK's.
+pub const SUB_RESOURCES: &[&str] = &[
+    "acl",
+    "uploads",
+    "location",
+    "cors",
+    "logging",
+    "website",
+    "referer",
+    "lifecycle",
+    "delete",
+    "append",
+    "tagging",
+    "objectMeta",
+    "uploadId",
+    "partNumber",
+    "security-token",
+    "position",
+    "img",
+    "style",
+    "styleName",
+    "replication",
+    "replicationProgress",
+    "replicationLocation",
+    "cname",
+    "bucketInfo",
+    "comp",
+    "qos",
+    "live",
+    "status",
+    "vod",
+    "startTime",
+    "endTime",
+    "symlink",
+    "x-oss-process",
+    "response-content-type",
+    "response-content-language",
+    "response-expires",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "udf",
+    "udfName",
+    "udfImage",
+    "udfId",
+    "udfImageDesc",
+    "udfApplication",
+    "udfApplicationLog",
+    "restore",
+    "callback",
+    "callback-var",
+    "policy",
+    "encryption",
+    "versions",
+    "versioning",
+    "versionId",
+];
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AuthError {
+    #[error("the Authorization header is not `OSS <AccessKeyId>:<Signature>`")]
+    MalformedAuthorization,
+    #[error("the signed URL has no `{0}` parameter")]
+    MissingParameter(&'static str),
+    #[error("the `Expires` parameter is not a unix timestamp")]
+    MalformedExpires,
+    #[error("the signed URL expired at {expired_at}")]
+    Expired { expired_at: i64 },
+    #[error("the signature does not match the request")]
+    SignatureMismatch,
+}
+
+/// The parts of a request that V1 covers, decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub verb: &'a str,
+    /// The `Content-MD5` header, or empty.
+    pub content_md5: &'a str,
+    /// The `Content-Type` header, or empty.
+    pub content_type: &'a str,
+    /// Request headers in any case; only `x-oss-*` ones are signed.
+    pub headers: &'a [(String, String)],
+    /// `None` for service-level requests such as ListBuckets.
+    pub bucket: Option<&'a str>,
+    /// The percent-decoded object key; empty for bucket-level requests.
+    pub key: &'a str,
+    /// Percent-decoded query parameters; only [`SUB_RESOURCES`] are signed.
+    pub query: &'a [(String, String)],
+}
+
+/// `name:value\n` for each `x-oss-*` header, names lower-cased, sorted by name.
+pub fn canonicalized_oss_headers(headers: &[(String, String)]) -> String {
+    let mut oss_headers: Vec<(String, &str)> = headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.as_str()))
+        .filter(|(name, _)| name.starts_with("x-oss-"))
+        .collect();
+    oss_headers.sort_by(|a, b| a.0.cmp(&b.0));
+    oss_headers
+        .iter()
+        .map(|(name, value)| format!("{name}:{value}\n"))
+        .collect()
+}
+
+/// `/bucket/key` (raw, decoded UTF-8) or `/` without a bucket, then `?` and the
+/// sub-resources sorted by name, as `k=v`, or `k` when the value is empty.
+pub fn canonicalized_resource(
+    bucket: Option<&str>,
+    key: &str,
+    query: &[(String, String)],
+) -> String {
+    let mut resource = match bucket {
+        Some(bucket) => format!("/{bucket}/{key}"),
+        None => "/".to_owned(),
+    };
+    let mut sub_resources: Vec<&(String, String)> = query
+        .iter()
+        .filter(|(name, _)| SUB_RESOURCES.contains(&name.as_str()))
+        .collect();
+    sub_resources.sort_by(|a, b| a.0.cmp(&b.0));
+    for (index, (name, value)) in sub_resources.into_iter().enumerate() {
+        resource.push(if index == 0 { '?' } else { '&' });
+        resource.push_str(name);
+        if !value.is_empty() {
+            resource.push('=');
+            resource.push_str(value);
+        }
+    }
+    resource
+}
+
+/// `date` is the `Date` header (or `x-oss-date` when the client sent one) for header
+/// auth, and the expiry in unix seconds for signed URLs.
+pub fn string_to_sign(request: &Request<'_>, date: &str) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n{}{}",
+        request.verb,
+        request.content_md5,
+        request.content_type,
+        date,
+        canonicalized_oss_headers(request.headers),
+        canonicalized_resource(request.bucket, request.key, request.query)
+    )
+}
+
+/// Base64 HMAC-SHA1 of `string_to_sign` under the access key secret.
+pub fn signature(secret: &str, string_to_sign: &str) -> String {
+    STANDARD.encode(hmac_sha1(secret.as_bytes(), string_to_sign.as_bytes()))
+}
+
+/// The `Authorization` header value for `request`, sent with `Date: {date}`.
+pub fn authorization(
+    access_key_id: &str,
+    secret: &str,
+    request: &Request<'_>,
+    date: &str,
+) -> String {
+    let sig = signature(secret, &string_to_sign(request, date));
+    format!("OSS {access_key_id}:{sig}")
+}
+
+/// The credentials in an `Authorization: OSS …` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderCredentials<'a> {
+    pub access_key_id: &'a str,
+    pub signature: &'a str,
+}
+
+pub fn parse_authorization(value: &str) -> Result<HeaderCredentials<'_>, AuthError> {
+    let credentials = value
+        .trim()
+        .strip_prefix("OSS ")
+        .ok_or(AuthError::MalformedAuthorization)?;
+    let (access_key_id, signature) = credentials
+        .trim_start()
+        .split_once(':')
+        .ok_or(AuthError::MalformedAuthorization)?;
+    if access_key_id.is_empty() || signature.is_empty() {
+        return Err(AuthError::MalformedAuthorization);
+    }
+    Ok(HeaderCredentials {
+        access_key_id,
+        signature,
+    })
+}
+
+/// Checks a header-authenticated request. Whether `date` is recent enough is the
+/// caller's decision, since this crate has no clock.
+pub fn verify_header(
+    secret: &str,
+    request: &Request<'_>,
+    date: &str,
+    credentials: &HeaderCredentials<'_>,
+) -> Result<(), AuthError> {
+    let expected = signature(secret, &string_to_sign(request, date));
+    if constant_time_eq(expected.as_bytes(), credentials.signature.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::SignatureMismatch)
+    }
+}
+
+/// The query string of a URL for `request` valid through `expires_at` (unix seconds):
+/// the request's own parameters, then `OSSAccessKeyId`, `Expires` and `Signature`, all
+/// percent-encoded. Values are signed decoded, so `x-oss-process=image/resize,w_100` is
+/// signed as written and carried as `image%2Fresize%2Cw_100`. The path (with `/` in the
+/// key encoded as `%2F`, as `oss2` does) is the caller's.
+pub fn presign(
+    access_key_id: &str,
+    secret: &str,
+    request: &Request<'_>,
+    expires_at: i64,
+) -> String {
+    let expires = expires_at.to_string();
+    let sig = signature(secret, &string_to_sign(request, &expires));
+    let auth_params = [
+        (ACCESS_KEY_ID_PARAM, access_key_id),
+        (EXPIRES_PARAM, expires.as_str()),
+        (SIGNATURE_PARAM, sig.as_str()),
+    ];
+    request
+        .query
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .filter(|(name, _)| !is_auth_param(name))
+        .chain(auth_params)
+        .map(|(name, value)| format!("{}={}", encode_component(name), encode_component(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn is_auth_param(name: &str) -> bool {
+    [ACCESS_KEY_ID_PARAM, EXPIRES_PARAM, SIGNATURE_PARAM].contains(&name)
+}
+
+/// Everything but `A-Za-z0-9-_.~` is escaped. A space becomes `%20` rather than `+` so
+/// the URL decodes the same under either query-decoding convention.
+fn encode_component(component: &str) -> String {
+    let mut out = String::with_capacity(component.len());
+    for byte in component.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The credentials a signed URL carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlCredentials {
+    pub access_key_id: String,
+    pub expires_at: i64,
+    pub signature: String,
+}
+
+/// Reads the auth parameters from decoded `query`. When one repeats the first wins, as
+/// OSS does, so appending a second `Signature` or `Expires` changes nothing.
+pub fn parse_signed_url(query: &[(String, String)]) -> Result<UrlCredentials, AuthError> {
+    let first = |wanted: &'static str| {
+        query
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !value.is_empty())
+            .ok_or(AuthError::MissingParameter(wanted))
+    };
+    let access_key_id = first(ACCESS_KEY_ID_PARAM)?;
+    let expires = first(EXPIRES_PARAM)?;
+    let signature = first(SIGNATURE_PARAM)?;
+    if !expires.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(AuthError::MalformedExpires);
+    }
+    let expires_at = expires.parse().map_err(|_| AuthError::MalformedExpires)?;
+    Ok(UrlCredentials {
+        access_key_id: access_key_id.to_owned(),
+        expires_at,
+        signature: signature.to_owned(),
+    })
+}
+
+/// Checks a signed URL. Expiry comes first, as OSS does it, so an expired link is
+/// reported as expired whatever its signature. `request.query` is the URL's decoded
+/// query; its auth parameters are not sub-resources and drop out of the signature.
+pub fn verify_signed_url(
+    secret: &str,
+    request: &Request<'_>,
+    credentials: &UrlCredentials,
+    now: i64,
+) -> Result<(), AuthError> {
+    if credentials.expires_at < now {
+        return Err(AuthError::Expired {
+            expired_at: credentials.expires_at,
+        });
+    }
+    let expected = signature(
+        secret,
+        &string_to_sign(request, &credentials.expires_at.to_string()),
+    );
+    if constant_time_eq(expected.as_bytes(), credentials.signature.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::SignatureMismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use percent_encoding::percent_decode_str;
+
+    const ACCESS_KEY_ID: &str = "LTAI5tExampleKeyId";
+    const SECRET: &str = "ExampleSecretKey123";
+    const BUCKET: &str = "examplebucket";
+    const KEY: &str = "exampledir/example.jpg";
+    const EXPIRES: i64 = 1700003600;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    fn get<'a>(query: &'a [(String, String)], headers: &'a [(String, String)]) -> Request<'a> {
+        Request {
+            verb: "GET",
+            content_md5: "",
+            content_type: "",
+            headers,
+            bucket: Some(BUCKET),
+            key: KEY,
+            query,
+        }
+    }
+
+    /// Splits and percent-decodes a query string the way a server would.
+    fn decode_query(query: &str) -> Vec<(String, String)> {
+        query
+            .split('&')
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let decode = |s: &str| percent_decode_str(s).decode_utf8().unwrap().into_owned();
+                (decode(name), decode(value))
+            })
+            .collect()
+    }
+
+    /// compat.md §4, all three rows.
+    #[test]
+    fn compat_vectors() {
+        let rows = [
+            (Some("image/resize,w_100"), "p9DYeMbVzD9AoPPysSmtLI4MhK0="),
+            (Some("style/thumb"), "kteJ6jalVi7Ja9eDRG1+USTsMt0="),
+            (None, "QNiTs0Mr/3yyqqbgc3OxcRpH5o0="),
+        ];
+        for (process, expected) in rows {
+            let query = match process {
+                Some(process) => pairs(&[("x-oss-process", process)]),
+                None => Vec::new(),
+            };
+            let request = get(&query, &[]);
+            let sts = string_to_sign(&request, "1700003600");
+            let resource = match process {
+                Some(process) => format!("/{BUCKET}/{KEY}?x-oss-process={process}"),
+                None => format!("/{BUCKET}/{KEY}"),
+            };
+            assert_eq!(sts, format!("GET\n\n\n1700003600\n{resource}"));
+            assert_eq!(signature(SECRET, &sts), expected);
+
+            let url_query = presign(ACCESS_KEY_ID, SECRET, &request, EXPIRES);
+            let received = decode_query(&url_query);
+            let credentials = parse_signed_url(&received).unwrap();
+            assert_eq!(credentials.signature, expected);
+            assert_eq!(credentials.expires_at, EXPIRES);
+            assert_eq!(credentials.access_key_id, ACCESS_KEY_ID);
+            let received_request = get(&received, &[]);
+            assert_eq!(
+                verify_signed_url(SECRET, &received_request, &credentials, EXPIRES),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn presigned_query_carries_encoded_values() {
+        let query = pairs(&[("x-oss-process", "image/resize,w_100")]);
+        assert_eq!(
+            presign(ACCESS_KEY_ID, SECRET, &get(&query, &[]), EXPIRES),
+            "x-oss-process=image%2Fresize%2Cw_100&OSSAccessKeyId=LTAI5tExampleKeyId\
+             &Expires=1700003600&Signature=p9DYeMbVzD9AoPPysSmtLI4MhK0%3D"
+        );
+        let stale = pairs(&[("Signature", "old"), ("Expires", "1")]);
+        assert_eq!(
+            presign(ACCESS_KEY_ID, SECRET, &get(&stale, &[]), EXPIRES),
+            "OSSAccessKeyId=LTAI5tExampleKeyId&Expires=1700003600\
+             &Signature=QNiTs0Mr%2F3yyqqbgc3OxcRpH5o0%3D"
+        );
+    }
+
+    fn vector_url_query() -> Vec<(String, String)> {
+        pairs(&[
+            ("x-oss-process", "image/resize,w_100"),
+            ("OSSAccessKeyId", ACCESS_KEY_ID),
+            ("Expires", "1700003600"),
+            ("Signature", "p9DYeMbVzD9AoPPysSmtLI4MhK0="),
+        ])
+    }
+
+    #[test]
+    fn expiry_is_checked_before_signature() {
+        let mut query = vector_url_query();
+        query[3].1 = "forged".to_owned();
+        let credentials = parse_signed_url(&query).unwrap();
+        let request = get(&query, &[]);
+        assert_eq!(
+            verify_signed_url(SECRET, &request, &credentials, EXPIRES + 1),
+            Err(AuthError::Expired {
+                expired_at: EXPIRES
+            })
+        );
+        assert_eq!(
+            verify_signed_url(SECRET, &request, &credentials, EXPIRES),
+            Err(AuthError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn first_occurrence_of_an_auth_parameter_wins() {
+        let mut appended = vector_url_query();
+        appended.extend(pairs(&[("Signature", "forged"), ("Expires", "9999999999")]));
+        let credentials = parse_signed_url(&appended).unwrap();
+        assert_eq!(credentials.expires_at, EXPIRES);
+        assert_eq!(
+            verify_signed_url(SECRET, &get(&appended, &[]), &credentials, 0),
+            Ok(())
+        );
+
+        let mut prepended = pairs(&[("Expires", "9999999999")]);
+        prepended.extend(vector_url_query());
+        let credentials = parse_signed_url(&prepended).unwrap();
+        assert_eq!(credentials.expires_at, 9999999999);
+        assert_eq!(
+            verify_signed_url(SECRET, &get(&prepended, &[]), &credentials, 0),
+            Err(AuthError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn signed_url_covers_sub_resources_not_other_params() {
+        let query = vector_url_query();
+        let credentials = parse_signed_url(&query).unwrap();
+        let mut with_tracking = query.clone();
+        with_tracking.push(("utm_source".to_owned(), "mail".to_owned()));
+        assert_eq!(
+            verify_signed_url(SECRET, &get(&with_tracking, &[]), &credentials, 0),
+            Ok(())
+        );
+
+        let mut other_process = query.clone();
+        other_process[0].1 = "image/resize,w_2000".to_owned();
+        assert_eq!(
+            verify_signed_url(SECRET, &get(&other_process, &[]), &credentials, 0),
+            Err(AuthError::SignatureMismatch)
+        );
+        let other_key = Request {
+            key: "exampledir/other.jpg",
+            ..get(&query, &[])
+        };
+        assert_eq!(
+            verify_signed_url(SECRET, &other_key, &credentials, 0),
+            Err(AuthError::SignatureMismatch)
+        );
+        assert_eq!(
+            verify_signed_url("wrong", &get(&query, &[]), &credentials, 0),
+            Err(AuthError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn signed_url_parameter_errors() {
+        let without = |name: &str| -> Vec<(String, String)> {
+            vector_url_query()
+                .into_iter()
+                .filter(|(n, _)| n != name)
+                .collect()
+        };
+        for name in [ACCESS_KEY_ID_PARAM, EXPIRES_PARAM, SIGNATURE_PARAM] {
+            let missing = parse_signed_url(&without(name));
+            let Err(AuthError::MissingParameter(reported)) = missing else {
+                panic!("{name}: {missing:?}");
+            };
+            assert_eq!(reported, name);
+        }
+        for bad in ["-1", "+5", "soon", "99999999999999999999"] {
+            let mut query = vector_url_query();
+            query[2].1 = bad.to_owned();
+            assert_eq!(
+                parse_signed_url(&query),
+                Err(AuthError::MalformedExpires),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn resource_sorts_sub_resources_and_writes_empty_ones_bare() {
+        let query = pairs(&[
+            ("uploadId", "abc"),
+            ("partNumber", "2"),
+            ("acl", ""),
+            ("max-keys", "10"),
+            ("response-content-type", "image/png"),
+        ]);
+        assert_eq!(
+            canonicalized_resource(Some("b"), "dir/ü ñ.jpg", &query),
+            "/b/dir/ü ñ.jpg?acl&partNumber=2&response-content-type=image/png&uploadId=abc"
+        );
+        assert_eq!(canonicalized_resource(Some("b"), "", &[]), "/b/");
+        assert_eq!(
+            canonicalized_resource(None, "", &pairs(&[("cname", "")])),
+            "/?cname"
+        );
+    }
+
+    #[test]
+    fn oss_headers_are_lowercased_sorted_and_others_ignored() {
+        let headers = pairs(&[
+            ("X-OSS-Meta-Zeta", "z"),
+            ("Content-Length", "3"),
+            ("x-oss-date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+            ("X-Oss-Meta-Alpha", "a b"),
+            ("x-amz-meta-other", "o"),
+        ]);
+        assert_eq!(
+            canonicalized_oss_headers(&headers),
+            "x-oss-date:Tue, 14 Nov 2023 22:13:20 GMT\nx-oss-meta-alpha:a b\nx-oss-meta-zeta:z\n"
+        );
+        assert_eq!(canonicalized_oss_headers(&[]), "");
+    }
+
+    #[test]
+    fn header_auth_round_trip() {
+        let headers = pairs(&[("x-oss-meta-author", "me")]);
+        let request = Request {
+            verb: "PUT",
+            content_md5: "eB5eJF1ptWaXm4bijSPyxw==",
+            content_type: "image/jpeg",
+            ..get(&[], &headers)
+        };
+        let date = "Tue, 14 Nov 2023 22:13:20 GMT";
+        assert_eq!(
+            string_to_sign(&request, date),
+            "PUT\neB5eJF1ptWaXm4bijSPyxw==\nimage/jpeg\nTue, 14 Nov 2023 22:13:20 GMT\n\
+             x-oss-meta-author:me\n/examplebucket/exampledir/example.jpg"
+        );
+        let header = authorization(ACCESS_KEY_ID, SECRET, &request, date);
+        let credentials = parse_authorization(&header).unwrap();
+        assert_eq!(credentials.access_key_id, ACCESS_KEY_ID);
+        assert_eq!(verify_header(SECRET, &request, date, &credentials), Ok(()));
+        assert_eq!(
+            verify_header(
+                SECRET,
+                &request,
+                "Wed, 15 Nov 2023 22:13:20 GMT",
+                &credentials
+            ),
+            Err(AuthError::SignatureMismatch)
+        );
+        let other_type = Request {
+            content_type: "image/png",
+            ..request
+        };
+        assert_eq!(
+            verify_header(SECRET, &other_type, date, &credentials),
+            Err(AuthError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn authorization_header_parsing() {
+        assert_eq!(
+            parse_authorization("OSS LTAI5tExampleKeyId:p9DYeMbVzD9AoPPysSmtLI4MhK0="),
+            Ok(HeaderCredentials {
+                access_key_id: ACCESS_KEY_ID,
+                signature: "p9DYeMbVzD9AoPPysSmtLI4MhK0=",
+            })
+        );
+        for bad in [
+            "",
+            "OSS",
+            "OSS ",
+            "OSS ak",
+            "OSS :sig",
+            "OSS ak:",
+            "AWS ak:sig",
+            "OSSak:sig",
+        ] {
+            assert_eq!(
+                parse_authorization(bad),
+                Err(AuthError::MalformedAuthorization),
+                "{bad:?}"
+            );
+        }
+    }
+}
