@@ -61,7 +61,10 @@ impl Target {
         );
         let headers = vec![
             ("host".to_string(), self.host.clone()),
-            ("x-amz-content-sha256".to_string(), sigv4::UNSIGNED_PAYLOAD.to_string()),
+            (
+                "x-amz-content-sha256".to_string(),
+                sigv4::UNSIGNED_PAYLOAD.to_string(),
+            ),
             ("x-amz-date".to_string(), amz_date.clone()),
         ];
         let scope = sigv4::Scope {
@@ -99,13 +102,23 @@ struct Counters {
     errors: AtomicU64,
 }
 
-async fn phase(target: Arc<Target>, put: bool, body: Bytes, keys_per_worker: Arc<Vec<AtomicU64>>) -> Result<(f64, f64, u64)> {
+async fn phase(
+    target: Arc<Target>,
+    put: bool,
+    body: Bytes,
+    keys_per_worker: Arc<Vec<AtomicU64>>,
+) -> Result<(f64, f64, u64)> {
     let counters = Arc::new(Counters::default());
     let deadline = Instant::now() + Duration::from_secs_f64(target.args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..target.args.concurrency {
-        let (target, counters, body, keys) = (target.clone(), counters.clone(), body.clone(), keys_per_worker.clone());
+        let (target, counters, body, keys) = (
+            target.clone(),
+            counters.clone(),
+            body.clone(),
+            keys_per_worker.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut i: u64 = 0;
             while Instant::now() < deadline {
@@ -120,7 +133,10 @@ async fn phase(target: Arc<Target>, put: bool, body: Bytes, keys_per_worker: Arc
                 match result {
                     Ok((200, got)) => {
                         counters.ops.fetch_add(1, Ordering::Relaxed);
-                        counters.bytes.fetch_add(if put { body.len() } else { got } as u64, Ordering::Relaxed);
+                        counters.bytes.fetch_add(
+                            if put { body.len() } else { got } as u64,
+                            Ordering::Relaxed,
+                        );
                         if put {
                             keys[w].store(i + 1, Ordering::Relaxed);
                         }
@@ -139,25 +155,38 @@ async fn phase(target: Arc<Target>, put: bool, body: Bytes, keys_per_worker: Arc
     let secs = started.elapsed().as_secs_f64();
     let ops = counters.ops.load(Ordering::Relaxed) as f64;
     let mb = counters.bytes.load(Ordering::Relaxed) as f64 / 1e6;
-    Ok((ops / secs, mb / secs, counters.errors.load(Ordering::Relaxed)))
+    Ok((
+        ops / secs,
+        mb / secs,
+        counters.errors.load(Ordering::Relaxed),
+    ))
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
     let uri: http::Uri = args.endpoint.parse().context("endpoint")?;
-    let host = uri.authority().context("endpoint needs host:port")?.to_string();
+    let host = uri
+        .authority()
+        .context("endpoint needs host:port")?
+        .to_string();
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.concurrency * 2)
         .build(connector);
-    let target = Arc::new(Target { args: args.clone(), host, client });
+    let target = Arc::new(Target {
+        args: args.clone(),
+        host,
+        client,
+    });
     let mut data = vec![0u8; args.size];
     rand::rng().fill_bytes(&mut data);
     let body = Bytes::from(data);
-    let keys: Arc<Vec<AtomicU64>> = Arc::new((0..args.concurrency).map(|_| AtomicU64::new(0)).collect());
-    let (put_ops, put_mbps, put_errors) = phase(target.clone(), true, body.clone(), keys.clone()).await?;
+    let keys: Arc<Vec<AtomicU64>> =
+        Arc::new((0..args.concurrency).map(|_| AtomicU64::new(0)).collect());
+    let (put_ops, put_mbps, put_errors) =
+        phase(target.clone(), true, body.clone(), keys.clone()).await?;
     let (get_ops, get_mbps, get_errors) = phase(target, false, body, keys).await?;
     if put_ops == 0.0 || get_ops == 0.0 {
         bail!("no successful requests (put errors {put_errors}, get errors {get_errors})");

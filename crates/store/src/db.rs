@@ -37,7 +37,10 @@ async fn connect(path: &Path, synchronous: SqliteSynchronous, max: u32) -> Store
         .synchronous(synchronous)
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true);
-    Ok(SqlitePoolOptions::new().max_connections(max).connect_with(options).await?)
+    Ok(SqlitePoolOptions::new()
+        .max_connections(max)
+        .connect_with(options)
+        .await?)
 }
 
 /// A transaction that takes the write lock up front. SQLite otherwise upgrades a read
