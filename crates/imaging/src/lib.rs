@@ -1,4 +1,5 @@
-//! imgd's image processing: for now the pipeline IR and the URL dialects that produce it.
+//! imgd's image processing: the pipeline IR, the URL dialects that produce it, and the
+//! engine that runs it. No I/O and no HTTP: bytes in, bytes out.
 //!
 //! Data flows in one direction:
 //!
@@ -21,8 +22,12 @@
 //!   response.
 //! - [`Pipeline::canonical`] gives a stable string per distinct pipeline, from which
 //!   the server derives ETags and cache keys (rules in [`canonical`]).
+//! - [`engine::render`] runs a resolved pipeline over source bytes: probe the header
+//!   against [`engine::Limits`], decode (JPEG shrink-on-load), orient, apply the steps,
+//!   encode, all under `catch_unwind`.
 
 pub mod canonical;
+pub mod engine;
 pub mod error;
 pub mod ir;
 pub mod oss;

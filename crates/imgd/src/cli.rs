@@ -33,6 +33,14 @@ enum Command {
     /// Manage extra access keys, each limited to chosen buckets.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Run the image engine on a file: `imgd process in.jpg out.webp --ops 'image/resize,w_300/format,webp'`.
+    Process {
+        input: PathBuf,
+        output: PathBuf,
+        /// An x-oss-process value (`image/...`).
+        #[arg(long)]
+        ops: String,
+    },
     /// Print the root access key (and secret with --secret).
     Credentials {
         #[arg(long)]
@@ -103,6 +111,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Serve => serve(cfg).await,
             Command::Bucket(c) => bucket(cfg, c).await,
             Command::Key(c) => key(cfg, c).await,
+            Command::Process { input, output, ops } => process(&cfg, &input, &output, &ops),
             Command::Credentials { secret } => {
                 let (creds, _) = credentials::resolve(configured_root(&cfg), &cfg.data_dir)?;
                 println!("access_key = {}", creds.access_key);
@@ -164,6 +173,7 @@ async fn serve(cfg: Config) -> Result<()> {
         header_read_timeout: Duration::from_secs(cfg.header_read_timeout_secs),
         max_header_bytes: cfg.max_header_bytes,
         shutdown_grace: Duration::from_secs(cfg.shutdown_grace_secs),
+        process_limits: cfg.process_limits(),
     };
     let data_dir = cfg.data_dir.display().to_string();
     server::serve(
@@ -177,6 +187,39 @@ async fn serve(cfg: Config) -> Result<()> {
         shutdown_signal(),
     )
     .await?;
+    Ok(())
+}
+
+fn process(
+    cfg: &Config,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    ops: &str,
+) -> Result<()> {
+    let source = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let pipeline = match imaging::oss::parse_process(ops)? {
+        imaging::Process::Pipeline(p) => p,
+        imaging::Process::Style(name) => bail!(
+            "styles belong to buckets; `{}` cannot be used here",
+            name.as_str()
+        ),
+    };
+    let limits = cfg.process_limits().engine;
+    let rendered = imaging::engine::render(&source, &pipeline, None, &limits)
+        .with_context(|| format!("processing {}", input.display()))?;
+    let bytes = match rendered {
+        imaging::engine::Rendered::Image {
+            bytes,
+            width,
+            height,
+            format,
+        } => {
+            eprintln!("{}x{} {}", width, height, format.mime_type());
+            bytes
+        }
+        imaging::engine::Rendered::Json(text) => text.into_bytes(),
+    };
+    std::fs::write(output, bytes).with_context(|| format!("writing {}", output.display()))?;
     Ok(())
 }
 

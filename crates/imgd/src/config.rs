@@ -31,6 +31,12 @@ pub struct Config {
     pub header_read_timeout_secs: u64,
     pub max_header_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Images with more pixels than this (width × height from the header) are refused.
+    pub max_source_pixels: u64,
+    /// Objects larger than this are not processed.
+    pub max_source_bytes: u64,
+    /// Largest side of any processed image.
+    pub max_output_side: u32,
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
 }
@@ -71,6 +77,9 @@ impl Default for Config {
             header_read_timeout_secs: 30,
             max_header_bytes: 64 * 1024,
             shutdown_grace_secs: 30,
+            max_source_pixels: 64_000_000,
+            max_source_bytes: 64 * 1024 * 1024,
+            max_output_side: 16_384,
             storage: StorageConfig::default(),
             database: DatabaseConfig::default(),
         }
@@ -170,6 +179,17 @@ impl Config {
             bail!("set both access_key and secret_key, or neither");
         }
         Ok(())
+    }
+
+    pub fn process_limits(&self) -> server::s3::process::ProcessLimits {
+        server::s3::process::ProcessLimits {
+            engine: imaging::engine::Limits {
+                max_source_pixels: self.max_source_pixels,
+                max_output_side: self.max_output_side,
+                max_output_pixels: self.max_source_pixels,
+            },
+            max_source_bytes: self.max_source_bytes,
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Bounds on `x-oss-process` rendering.
+    pub process_limits: s3::process::ProcessLimits,
 }
 
 #[derive(Debug, Error)]

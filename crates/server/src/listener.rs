@@ -37,6 +37,7 @@ pub fn s3_service(
         store.clone(),
         cfg.region.clone(),
         cfg.root_access_key.clone(),
+        cfg.process_limits.clone(),
     ));
     builder.set_auth(ImgdAuth::new(
         store.clone(),

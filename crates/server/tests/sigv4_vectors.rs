@@ -30,6 +30,7 @@ async fn service(dir: &std::path::Path) -> s3s::service::S3Service {
         header_read_timeout: Duration::from_secs(1),
         max_header_bytes: 8192,
         shutdown_grace: Duration::from_secs(1),
+        process_limits: Default::default(),
     };
     // The vector is dated 2013: widen the skew window so only the signature is judged.
     let mut s3_config = s3s::config::S3Config::default();

@@ -13,6 +13,7 @@ mod delete;
 mod get;
 mod list;
 mod multipart;
+pub mod process;
 mod put;
 
 use base64::Engine as _;
@@ -28,14 +29,21 @@ pub struct ImgdS3 {
     pub(crate) store: Store,
     pub(crate) region: String,
     pub(crate) root_access_key: String,
+    pub(crate) process_limits: process::ProcessLimits,
 }
 
 impl ImgdS3 {
-    pub fn new(store: Store, region: String, root_access_key: String) -> Self {
+    pub fn new(
+        store: Store,
+        region: String,
+        root_access_key: String,
+        process_limits: process::ProcessLimits,
+    ) -> Self {
         Self {
             store,
             region,
             root_access_key,
+            process_limits,
         }
     }
 }
@@ -363,7 +371,10 @@ impl s3s::S3 for ImgdS3 {
         &self,
         req: S3Request<s3s::dto::GetObjectInput>,
     ) -> S3Res<s3s::dto::GetObjectOutput> {
-        self.do_get_object(req).await
+        match process::process_param(&req.uri) {
+            Some(ops) => self.do_processed_get(req, ops).await,
+            None => self.do_get_object(req).await,
+        }
     }
     async fn head_object(
         &self,
