@@ -15,29 +15,23 @@ pub fn encode(frame: &Frame, quality: u8) -> EngineResult<Vec<u8>> {
             "webp: sides are limited to 16383 pixels".into(),
         ));
     }
+    let encoder = match frame.layout {
+        Layout::Rgb8 => libwebp_sys::WebPEncodeRGB,
+        Layout::Rgba8 => libwebp_sys::WebPEncodeRGBA,
+    };
     let mut out: *mut u8 = std::ptr::null_mut();
     // SAFETY: `frame.data` holds `height` rows of `stride` bytes (Frame's invariant), and
     // libwebp only reads that much; `out` receives a buffer libwebp allocated, which is
     // copied and then released with WebPFree exactly once.
     let len = unsafe {
-        match frame.layout {
-            Layout::Rgb8 => libwebp_sys::WebPEncodeRGB(
-                frame.data.as_ptr(),
-                width,
-                height,
-                stride as i32,
-                f32::from(quality),
-                &mut out,
-            ),
-            Layout::Rgba8 => libwebp_sys::WebPEncodeRGBA(
-                frame.data.as_ptr(),
-                width,
-                height,
-                stride as i32,
-                f32::from(quality),
-                &mut out,
-            ),
-        }
+        encoder(
+            frame.data.as_ptr(),
+            width,
+            height,
+            stride as i32,
+            f32::from(quality),
+            &mut out,
+        )
     };
     if len == 0 || out.is_null() {
         return Err(EngineError::Encode("webp: encoding failed".into()));
