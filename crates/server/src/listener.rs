@@ -151,7 +151,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
     let mut resp = match door {
         FrontDoor::Health => routes::health(&app.store).await,
         FrontDoor::Metrics => routes::metrics(&app.metrics),
-        FrontDoor::UnknownInternal => routes::unknown_internal(&req),
+        FrontDoor::UnknownInternal => routes::unknown_internal(),
         FrontDoor::S3 => s3_request(&app, req, &request_id).await,
     };
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {

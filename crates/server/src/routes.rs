@@ -1,9 +1,8 @@
 //! The route table: which front door a request is for.
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use metrics_exporter_prometheus::PrometheusHandle;
 use store::Store;
 
@@ -76,7 +75,7 @@ pub fn metrics(handle: &PrometheusHandle) -> Response<BoxBody> {
     full(StatusCode::OK, "text/plain; version=0.0.4", handle.render())
 }
 
-pub fn unknown_internal(_req: &Request<Incoming>) -> Response<BoxBody> {
+pub fn unknown_internal() -> Response<BoxBody> {
     full(
         StatusCode::NOT_FOUND,
         "application/json",
