@@ -242,46 +242,19 @@ async fn multipart_concatenates_and_cleans_up_parts() {
         .await
         .unwrap();
     let p1 = vec![1u8; 5 * 1024 * 1024];
-    let a = store
-        .put_part(
-            "b",
-            "mp",
-            &up.upload_id,
-            1,
-            &[],
-            None,
-            body(&p1),
-            |_| Ok(()),
-        )
-        .await
-        .unwrap();
-    let b = store
-        .put_part(
-            "b",
-            "mp",
-            &up.upload_id,
-            2,
-            &[],
-            None,
-            body(b"tail"),
-            |_| Ok(()),
-        )
-        .await
-        .unwrap();
+    let part = |n: i32, data: Vec<u8>| {
+        let (store, id) = (store.clone(), up.upload_id.clone());
+        async move {
+            store
+                .put_part("b", "mp", &id, n, &[], None, body(&data), |_| Ok(()))
+                .await
+                .unwrap()
+        }
+    };
+    let a = part(1, p1.clone()).await;
+    let b = part(2, b"tail".to_vec()).await;
     // An extra part that is not listed at completion is discarded with the upload.
-    store
-        .put_part(
-            "b",
-            "mp",
-            &up.upload_id,
-            3,
-            &[],
-            None,
-            body(b"unused"),
-            |_| Ok(()),
-        )
-        .await
-        .unwrap();
+    part(3, b"unused".to_vec()).await;
     let info = store
         .complete_upload(
             "b",
