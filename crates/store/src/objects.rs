@@ -223,9 +223,8 @@ impl Store {
         }
     }
 
-    /// Streams `range` (end exclusive) of an object's bytes. `info` must come from
-    /// [`Store::object`]; if an overwrite deleted its blob meanwhile, the caller gets
-    /// `NoSuchKey`-free retry semantics by calling [`Store::open_object`] instead.
+    /// Streams `range` (end exclusive) of the blob `info` names. Fails if an overwrite
+    /// deleted that blob meanwhile; [`Store::open_object`] retries such races.
     pub async fn read_blob(
         &self,
         info: &ObjectInfo,
