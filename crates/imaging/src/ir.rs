@@ -80,6 +80,26 @@ impl Pipeline {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty() && self.output == OutputOptions::default()
     }
+
+    /// Object keys of every watermark image this pipeline composites, nested marks
+    /// included. The server reads them before rendering, since the engine does no I/O.
+    pub fn mark_keys(&self) -> Vec<&str> {
+        let mut keys = Vec::new();
+        for step in &self.steps {
+            if let Step::Watermark(mark) = step {
+                let image = match &mark.content {
+                    WatermarkContent::Image(image) => image,
+                    WatermarkContent::TextAndImage { image, .. } => image,
+                    WatermarkContent::Text(_) => continue,
+                };
+                keys.push(image.key.as_str());
+                if let Some(nested) = &image.process {
+                    keys.extend(nested.pipeline.mark_keys());
+                }
+            }
+        }
+        keys
+    }
 }
 
 /// Encoding settings. These apply to the final image wherever they appear in a URL,

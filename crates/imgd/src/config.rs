@@ -187,6 +187,7 @@ impl Config {
                 max_source_pixels: self.max_source_pixels,
                 max_output_side: self.max_output_side,
                 max_output_pixels: self.max_source_pixels,
+                ..Default::default()
             },
             max_source_bytes: self.max_source_bytes,
         }

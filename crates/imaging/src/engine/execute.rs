@@ -3,8 +3,49 @@
 use super::frame::Frame;
 use super::geometry::{self, Finish};
 use super::sniff::{self, SourceFormat};
-use super::{EngineError, EngineResult, jpeg, ops, orient, png, resize, webp};
+use super::{EngineError, EngineResult, jpeg, ops, orient, png, resize, watermark, webp};
 use crate::ir::{Format, FormatChoice, Pipeline, Quality, Step};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Watermark images by object key. The server reads every key of
+/// [`Pipeline::mark_keys`] before rendering; the engine itself does no I/O.
+pub trait MarkImages {
+    fn get(&self, key: &str) -> Option<&[u8]>;
+}
+
+/// For pipelines without image watermarks.
+pub struct NoMarks;
+
+impl MarkImages for NoMarks {
+    fn get(&self, _key: &str) -> Option<&[u8]> {
+        None
+    }
+}
+
+impl MarkImages for HashMap<String, Vec<u8>> {
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        HashMap::get(self, key).map(Vec::as_slice)
+    }
+}
+
+/// When a render must stop. Checked between steps and frames, so a single step may
+/// overrun it by its own duration; steps are bounded by the size limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    pub fn starting_now(budget: Option<Duration>) -> Deadline {
+        Deadline(budget.map(|b| Instant::now() + b))
+    }
+
+    pub fn check(&self) -> EngineResult<()> {
+        match self.0 {
+            Some(at) if Instant::now() > at => Err(EngineError::OverBudget),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// Bounds on what one render may cost.
 #[derive(Debug, Clone)]
@@ -15,6 +56,10 @@ pub struct Limits {
     pub max_output_side: u32,
     /// Largest intermediate or output image, in pixels.
     pub max_output_pixels: u64,
+    /// Animated sources with more frames than this are refused.
+    pub max_frames: u32,
+    /// Wall-clock budget for one render, checked between steps and frames.
+    pub time_budget: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -23,6 +68,8 @@ impl Default for Limits {
             max_source_pixels: 64_000_000,
             max_output_side: 16_384,
             max_output_pixels: 64_000_000,
+            max_frames: 100,
+            time_budget: Some(Duration::from_secs(20)),
         }
     }
 }
@@ -58,8 +105,20 @@ pub fn render(
     accept: Option<&str>,
     limits: &Limits,
 ) -> EngineResult<Rendered> {
+    render_with(source, pipeline, accept, limits, &NoMarks)
+}
+
+/// [`render`], with the watermark images the pipeline names.
+pub fn render_with(
+    source: &[u8],
+    pipeline: &Pipeline,
+    accept: Option<&str>,
+    limits: &Limits,
+    marks: &dyn MarkImages,
+) -> EngineResult<Rendered> {
+    let deadline = Deadline::starting_now(limits.time_budget);
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        render_inner(source, pipeline, accept, limits)
+        render_inner(source, pipeline, accept, limits, marks, deadline)
     })) {
         Ok(result) => result,
         Err(panic) => {
@@ -78,6 +137,8 @@ fn render_inner(
     pipeline: &Pipeline,
     accept: Option<&str>,
     limits: &Limits,
+    marks: &dyn MarkImages,
+    deadline: Deadline,
 ) -> EngineResult<Rendered> {
     let probe = sniff::probe(source)?;
     let pixels = u64::from(probe.width) * u64::from(probe.height);
@@ -130,6 +191,7 @@ fn render_inner(
     frame = orient::apply_orientation(frame, orientation);
 
     for (i, step) in pipeline.steps.iter().enumerate() {
+        deadline.check()?;
         frame = match step {
             Step::Resize(r) => match if i == 0 {
                 first_plan.clone()
@@ -183,11 +245,7 @@ fn render_inner(
                 )));
             }
             Step::Info => return Ok(Rendered::Json(info_json(source, &probe))),
-            Step::Watermark(_) => {
-                return Err(EngineError::Unsupported(
-                    "watermark is not available in this version".into(),
-                ));
-            }
+            Step::Watermark(mark) => watermark::apply(frame, mark, marks, limits)?,
         };
     }
 
@@ -204,6 +262,7 @@ fn render_inner(
         }
         None => DEFAULT_QUALITY,
     };
+    deadline.check()?;
     let bytes = encode(&frame, format, quality, pipeline.output.progressive)?;
     Ok(Rendered::Image {
         bytes,

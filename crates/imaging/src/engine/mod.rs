@@ -12,11 +12,12 @@ pub mod orient;
 pub mod png;
 pub mod resize;
 pub mod sniff;
+pub mod watermark;
 pub mod webp;
 
 mod execute;
 
-pub use execute::{Limits, Rendered, render};
+pub use execute::{Deadline, Limits, MarkImages, NoMarks, Rendered, render, render_with};
 
 use thiserror::Error;
 
@@ -34,6 +35,8 @@ pub enum EngineError {
     Invalid(String),
     #[error("encoding failed: {0}")]
     Encode(String),
+    #[error("processing took longer than the time budget allows")]
+    OverBudget,
     #[error("internal error: {0}")]
     Internal(String),
 }
