@@ -1,4 +1,5 @@
-//! The command line: `serve`, and the operator commands `bucket` and `key`.
+//! The command line: `serve`, `process`, and the operator commands `bucket`, `key` and
+//! `style`.
 
 use crate::config::Config;
 use crate::credentials;
@@ -33,6 +34,9 @@ enum Command {
     /// Manage extra access keys, each limited to chosen buckets.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage a bucket's named processing styles (`?x-oss-process=style/<name>`).
+    #[command(subcommand)]
+    Style(StyleCommand),
     /// Run the image engine on a file: `imgd process in.jpg out.webp --ops 'image/resize,w_300/format,webp'`.
     Process {
         input: PathBuf,
@@ -67,6 +71,26 @@ enum BucketCommand {
         #[arg(long)]
         private: bool,
     },
+    /// Set the separators that make `key<sep>style` apply a style (`!`, `@!`, `-`, `_`,
+    /// `/`); none turns the feature off.
+    StyleDelimiters {
+        name: String,
+        delimiters: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StyleCommand {
+    /// Create or replace a style: `imgd style put photos thumb 'image/resize,w_200'`.
+    Put {
+        bucket: String,
+        name: String,
+        process: String,
+    },
+    /// List a bucket's styles.
+    List { bucket: String },
+    /// Delete a style.
+    Delete { bucket: String, name: String },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +135,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Serve => serve(cfg).await,
             Command::Bucket(c) => bucket(cfg, c).await,
             Command::Key(c) => key(cfg, c).await,
+            Command::Style(c) => style(cfg, c).await,
             Command::Process { input, output, ops } => process(&cfg, &input, &output, &ops),
             Command::Credentials { secret } => {
                 let (creds, _) = credentials::resolve(configured_root(&cfg), &cfg.data_dir)?;
@@ -160,6 +185,7 @@ async fn serve(cfg: Config) -> Result<()> {
         println!("  secret key: {}", creds.secret_key);
     }
     let store = open_store(&cfg, true).await?;
+    apply_bucket_config(&store, &cfg.buckets).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -273,6 +299,22 @@ async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
                 .with_context(|| format!("deleting bucket {name}"))?;
             println!("deleted bucket {name}");
         }
+        BucketCommand::StyleDelimiters { name, delimiters } => {
+            crate::config::check_style_delimiters(&delimiters)?;
+            let shown = delimiters.join(" ");
+            store
+                .update_bucket_settings(&name, |s| {
+                    s.style_delimiters = delimiters;
+                    Ok(())
+                })
+                .await
+                .with_context(|| format!("updating bucket {name}"))?;
+            if shown.is_empty() {
+                println!("bucket {name}: key<sep>style URLs are off");
+            } else {
+                println!("bucket {name}: style delimiters {shown}");
+            }
+        }
         BucketCommand::SetPublic { name, private } => {
             let acl = if private {
                 BucketAcl::Private
@@ -284,6 +326,72 @@ async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
                 .await
                 .with_context(|| format!("updating bucket {name}"))?;
             println!("bucket {name} is now {}", acl.as_str());
+        }
+    }
+    Ok(())
+}
+
+/// Creates and configures the `[[buckets]]` of the configuration file.
+async fn apply_bucket_config(store: &Store, buckets: &[crate::config::BucketConfig]) -> Result<()> {
+    for b in buckets {
+        check_bucket_name(&b.name)?;
+        let acl = if b.public == Some(true) {
+            BucketAcl::PublicRead
+        } else {
+            BucketAcl::Private
+        };
+        match store.create_bucket(&b.name, acl).await {
+            Ok(()) => tracing::info!(bucket = %b.name, "created bucket from the configuration"),
+            Err(store::StoreError::BucketExists) => {
+                if b.public.is_some() {
+                    store.set_bucket_acl(&b.name, acl).await?;
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating bucket {}", b.name)),
+        }
+        if let Some(delims) = &b.style_delimiters {
+            let delims = delims.clone();
+            store
+                .update_bucket_settings(&b.name, |s| {
+                    s.style_delimiters = delims;
+                    Ok(())
+                })
+                .await?;
+        }
+        for (name, process) in &b.styles {
+            store.put_style(&b.name, name, process).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn style(cfg: Config, cmd: StyleCommand) -> Result<()> {
+    let store = open_store(&cfg, false).await?;
+    match cmd {
+        StyleCommand::Put {
+            bucket,
+            name,
+            process,
+        } => {
+            crate::config::check_style_process(&process)
+                .with_context(|| format!("style {name}"))?;
+            store
+                .put_style(&bucket, &name, &process)
+                .await
+                .with_context(|| format!("saving style {name} of bucket {bucket}"))?;
+            println!("style {name} of bucket {bucket} = {process}");
+        }
+        StyleCommand::List { bucket } => {
+            for s in store.list_styles(&bucket).await? {
+                println!("{}\t{}", s.name, s.process);
+            }
+        }
+        StyleCommand::Delete { bucket, name } => {
+            store
+                .delete_style(&bucket, &name)
+                .await
+                .with_context(|| format!("deleting style {name} of bucket {bucket}"))?;
+            println!("deleted style {name} of bucket {bucket}");
         }
     }
     Ok(())

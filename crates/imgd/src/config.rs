@@ -37,8 +37,34 @@ pub struct Config {
     pub max_source_bytes: u64,
     /// Largest side of any processed image.
     pub max_output_side: u32,
+    /// Animated images with more frames than this are refused.
+    pub max_animation_frames: u32,
+    /// Wall-clock budget of one processing job, in milliseconds.
+    pub process_time_budget_ms: u64,
+    /// Megapixels that all processing jobs together may hold decoded at once; requests
+    /// beyond it wait, then get 503 with Retry-After.
+    pub process_memory_budget_mpx: u64,
+    /// Processing jobs running at once; 0 means one per CPU core.
+    pub process_workers: usize,
+    /// How long a processing job may wait for memory budget and a worker.
+    pub process_queue_wait_ms: u64,
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
+    /// Buckets to create (if missing) and configure at start-up.
+    pub buckets: Vec<BucketConfig>,
+}
+
+/// `[[buckets]]`: a bucket the server makes sure of at start-up. Fields left out keep
+/// whatever the bucket has (set by the CLI or the API).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BucketConfig {
+    pub name: String,
+    pub public: Option<bool>,
+    /// Separators for `key<sep>style` URLs (`!`, `@!`, `-`, `_`, `/`).
+    pub style_delimiters: Option<Vec<String>>,
+    /// Named styles: name = "image/..." process string.
+    pub styles: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,8 +106,14 @@ impl Default for Config {
             max_source_pixels: 64_000_000,
             max_source_bytes: 64 * 1024 * 1024,
             max_output_side: 16_384,
+            max_animation_frames: 100,
+            process_time_budget_ms: 20_000,
+            process_memory_budget_mpx: 256,
+            process_workers: 0,
+            process_queue_wait_ms: 2_000,
             storage: StorageConfig::default(),
             database: DatabaseConfig::default(),
+            buckets: Vec::new(),
         }
     }
 }
@@ -101,6 +133,29 @@ impl Default for StorageConfig {
 }
 
 const SECTIONS: [&str; 2] = ["storage", "database"];
+
+/// The separators OSS allows between a key and a style name, plus `@!`.
+pub const STYLE_DELIMITERS: [&str; 5] = ["!", "@!", "-", "_", "/"];
+
+pub fn check_style_delimiters(delims: &[String]) -> Result<()> {
+    for d in delims {
+        if !STYLE_DELIMITERS.contains(&d.as_str()) {
+            bail!(
+                "style delimiter {d:?} is not one of {}",
+                STYLE_DELIMITERS.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A style must be a pipeline (not another style) that parses.
+pub fn check_style_process(process: &str) -> Result<()> {
+    match imaging::oss::parse_process(process)? {
+        imaging::Process::Pipeline(_) => Ok(()),
+        imaging::Process::Style(_) => bail!("a style cannot refer to another style"),
+    }
+}
 
 impl Config {
     /// Loads the file (if any), then applies `IMGD_*` variables from `env`.
@@ -178,18 +233,46 @@ impl Config {
         if self.access_key.is_some() != self.secret_key.is_some() {
             bail!("set both access_key and secret_key, or neither");
         }
+        if self.process_memory_budget_mpx == 0 {
+            bail!("process_memory_budget_mpx must be at least 1");
+        }
+        for b in &self.buckets {
+            if let Some(delims) = &b.style_delimiters {
+                check_style_delimiters(delims)
+                    .with_context(|| format!("[[buckets]] {}", b.name))?;
+            }
+            for (name, process) in &b.styles {
+                if !store::styles::valid_style_name(name) {
+                    bail!("[[buckets]] {}: invalid style name {name:?}", b.name);
+                }
+                check_style_process(process)
+                    .with_context(|| format!("[[buckets]] {}: style {name}", b.name))?;
+            }
+        }
         Ok(())
     }
 
-    pub fn process_limits(&self) -> server::s3::process::ProcessLimits {
-        server::s3::process::ProcessLimits {
+    pub fn process_limits(&self) -> server::images::ProcessLimits {
+        server::images::ProcessLimits {
             engine: imaging::engine::Limits {
                 max_source_pixels: self.max_source_pixels,
                 max_output_side: self.max_output_side,
                 max_output_pixels: self.max_source_pixels,
+                max_frames: self.max_animation_frames,
+                time_budget: (self.process_time_budget_ms > 0)
+                    .then(|| std::time::Duration::from_millis(self.process_time_budget_ms)),
                 ..Default::default()
             },
             max_source_bytes: self.max_source_bytes,
+            admission: server::images::admission::AdmissionConfig {
+                budget_pixels: self.process_memory_budget_mpx.saturating_mul(1_000_000),
+                workers: if self.process_workers == 0 {
+                    std::thread::available_parallelism().map_or(2, |n| n.get())
+                } else {
+                    self.process_workers
+                },
+                queue_wait: std::time::Duration::from_millis(self.process_queue_wait_ms),
+            },
         }
     }
 

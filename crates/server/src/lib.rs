@@ -7,8 +7,11 @@
 //! cap, signing region), then the s3s service, whose operations are implemented in
 //! [`s3`] over a [`store::Store`].
 
+pub mod auth;
 pub mod guard;
+pub mod images;
 pub mod listener;
+pub mod oss;
 pub mod routes;
 pub mod s3;
 
@@ -36,7 +39,7 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
     /// Bounds on `x-oss-process` rendering.
-    pub process_limits: s3::process::ProcessLimits,
+    pub process_limits: images::ProcessLimits,
 }
 
 #[derive(Debug, Error)]

@@ -1,6 +1,9 @@
 //! The accept loop: connection limit, head-read timeout, head-size limit, graceful
 //! shutdown, and per-request dispatch to a front door.
 
+use crate::auth::Callers;
+use crate::images::ImageService;
+use crate::oss::OssDoor;
 use crate::routes::{self, BoxBody, FrontDoor};
 use crate::s3::ImgdS3;
 use crate::s3::auth::{ImgdAccess, ImgdAuth};
@@ -20,6 +23,7 @@ use tokio::sync::Semaphore;
 
 struct App {
     store: Store,
+    oss: OssDoor,
     s3: S3Service,
     region: String,
     metrics: PrometheusHandle,
@@ -30,6 +34,7 @@ struct App {
 /// signature vectors).
 pub fn s3_service(
     store: Store,
+    images: ImageService,
     cfg: &ServerConfig,
     s3_config: Option<s3s::config::S3Config>,
 ) -> Result<S3Service, ServerError> {
@@ -37,7 +42,7 @@ pub fn s3_service(
         store.clone(),
         cfg.region.clone(),
         cfg.root_access_key.clone(),
-        cfg.process_limits.clone(),
+        images,
     ));
     builder.set_auth(ImgdAuth::new(
         store.clone(),
@@ -67,9 +72,16 @@ pub async fn serve(
     ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let s3 = s3_service(store.clone(), &cfg, None)?;
+    let images = ImageService::new(store.clone(), cfg.process_limits.clone());
+    let s3 = s3_service(store.clone(), images.clone(), &cfg, None)?;
+    let callers = Callers::new(
+        store.clone(),
+        cfg.root_access_key.clone(),
+        cfg.root_secret_key.clone(),
+    );
     let app = Arc::new(App {
         store,
+        oss: OssDoor::new(images, callers),
         s3,
         region: cfg.region.clone(),
         metrics,
@@ -145,13 +157,14 @@ pub async fn serve(
 
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
     let started = Instant::now();
-    let door = FrontDoor::classify(req.method(), req.uri().path());
+    let door = FrontDoor::classify(req.method(), req.uri());
     let method = req.method().clone();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let mut resp = match door {
         FrontDoor::Health => routes::health(&app.store).await,
         FrontDoor::Metrics => routes::metrics(&app.metrics),
         FrontDoor::UnknownInternal => routes::unknown_internal(),
+        FrontDoor::Oss => app.oss.handle(req, &request_id).await,
         FrontDoor::S3 => s3_request(&app, req, &request_id).await,
     };
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {

@@ -15,13 +15,25 @@ pub enum FrontDoor {
     Metrics,
     /// Anything else under `/_imgd/`: 404, never the S3 API.
     UnknownInternal,
+    /// OSS-only operations (ProcessObject: `POST /{bucket}/{key}?x-oss-process`).
+    Oss,
     /// Everything outside `/_imgd/`: the S3 API.
     S3,
 }
 
 impl FrontDoor {
-    pub fn classify(method: &Method, path: &str) -> FrontDoor {
+    pub fn classify(method: &Method, uri: &http::Uri) -> FrontDoor {
+        let path = uri.path();
         let Some(internal) = path.strip_prefix("/_imgd/") else {
+            let has_param = |name: &str| {
+                uri.query().is_some_and(|q| {
+                    q.split('&')
+                        .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == name)
+                })
+            };
+            if method == Method::POST && has_param("x-oss-process") {
+                return FrontDoor::Oss;
+            }
             return FrontDoor::S3;
         };
         match (method, internal) {
@@ -36,6 +48,7 @@ impl FrontDoor {
             FrontDoor::Health => "health",
             FrontDoor::Metrics => "metrics",
             FrontDoor::UnknownInternal => "internal",
+            FrontDoor::Oss => "oss",
             FrontDoor::S3 => "s3",
         }
     }

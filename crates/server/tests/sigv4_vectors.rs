@@ -35,7 +35,8 @@ async fn service(dir: &std::path::Path) -> s3s::service::S3Service {
     // The vector is dated 2013: widen the skew window so only the signature is judged.
     let mut s3_config = s3s::config::S3Config::default();
     s3_config.presigned_url_max_skew_time_secs = u32::MAX;
-    server::listener::s3_service(store, &cfg, Some(s3_config)).unwrap()
+    let images = server::images::ImageService::new(store.clone(), Default::default());
+    server::listener::s3_service(store, images, &cfg, Some(s3_config)).unwrap()
 }
 
 fn aws_example(signature: &str, range: &str) -> Request<s3s::Body> {

@@ -9,8 +9,8 @@
 //! where a link expires, the instant it does so callers can cap cache lifetimes.
 //!
 //! - [`sigv4`]: AWS Signature Version 4 for S3 requests (used by imgd's own clients, such
-//!   as the benchmark tool and back-to-source fetches from S3 origins; incoming requests
-//!   are verified by s3s).
+//!   as the benchmark tool and back-to-source fetches from S3 origins, and for verifying
+//!   requests on the doors s3s does not serve).
 //! - [`cloudflare`]: Cloudflare-Images-style `exp` + `sig` query parameters (HMAC-SHA256
 //!   over path and form-encoded query).
 //! - [`ixmage`]: ixmage locked-alias `key` (SHA-1 over token, the query's sorted
@@ -27,3 +27,5 @@ pub mod sigv4;
 pub mod weekly;
 
 mod primitives;
+
+pub use primitives::constant_time_eq;

@@ -36,7 +36,7 @@ pub(crate) fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
 /// Equality whose timing does not reveal how long a prefix of a forged signature was
 /// right. Lengths are public (every scheme's signature has a fixed length), so a length
 /// mismatch may return early.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 

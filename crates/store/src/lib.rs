@@ -23,6 +23,7 @@ mod list;
 pub mod model;
 mod multipart;
 mod objects;
+pub mod styles;
 
 pub use blobs::{BlobBackend, BlobStore};
 pub use digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
@@ -189,6 +190,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM key_grants WHERE bucket = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM styles WHERE bucket = ?")
             .bind(name)
             .execute(&mut *tx)
             .await?;

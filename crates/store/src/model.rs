@@ -127,6 +127,24 @@ pub struct AccessKey {
     pub grants: Vec<(String, Permission)>,
 }
 
+/// A named process string of one bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Style {
+    pub name: String,
+    pub process: String,
+    pub modified_ms: i64,
+}
+
+/// A bucket's delivery settings. Every field has a default, so documents written by an
+/// older imgd still load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BucketSettings {
+    /// Separators that make `GET /bucket/key<sep>name` apply style `name` to `key`
+    /// (OSS allows `-`, `_`, `/` and `!`; imgd also takes `@!`). Empty: off.
+    pub style_delimiters: Vec<String>,
+}
+
 pub fn now_ms() -> i64 {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -29,7 +29,7 @@ pub struct ImgdS3 {
     pub(crate) store: Store,
     pub(crate) region: String,
     pub(crate) root_access_key: String,
-    pub(crate) process_limits: process::ProcessLimits,
+    pub(crate) images: crate::images::ImageService,
 }
 
 impl ImgdS3 {
@@ -37,13 +37,13 @@ impl ImgdS3 {
         store: Store,
         region: String,
         root_access_key: String,
-        process_limits: process::ProcessLimits,
+        images: crate::images::ImageService,
     ) -> Self {
         Self {
             store,
             region,
             root_access_key,
-            process_limits,
+            images,
         }
     }
 }
@@ -371,16 +371,43 @@ impl s3s::S3 for ImgdS3 {
         &self,
         req: S3Request<s3s::dto::GetObjectInput>,
     ) -> S3Res<s3s::dto::GetObjectOutput> {
-        match process::process_param(&req.uri) {
-            Some(ops) => self.do_processed_get(req, ops).await,
-            None => self.do_get_object(req).await,
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if let Some(pipeline) = self.requested_pipeline(&req.uri, &bucket).await? {
+            return self.do_processed_get(req, &key, &pipeline).await;
+        }
+        match self.do_get_object(req.clone()).await {
+            Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => {
+                match self.images.split_style_suffix(&bucket, &key).await {
+                    Ok(Some((object, pipeline))) => {
+                        self.do_processed_get(req, &object, &pipeline).await
+                    }
+                    Ok(None) => Err(e),
+                    Err(styled) => Err(process::image_error(styled)),
+                }
+            }
+            other => other,
         }
     }
     async fn head_object(
         &self,
         req: S3Request<s3s::dto::HeadObjectInput>,
     ) -> S3Res<s3s::dto::HeadObjectOutput> {
-        self.do_head_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if let Some(pipeline) = self.requested_pipeline(&req.uri, &bucket).await? {
+            return self.do_processed_head(req, &key, &pipeline).await;
+        }
+        match self.do_head_object(req.clone()).await {
+            Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => {
+                match self.images.split_style_suffix(&bucket, &key).await {
+                    Ok(Some((object, pipeline))) => {
+                        self.do_processed_head(req, &object, &pipeline).await
+                    }
+                    Ok(None) => Err(e),
+                    Err(styled) => Err(process::image_error(styled)),
+                }
+            }
+            other => other,
+        }
     }
     async fn delete_object(
         &self,

@@ -1,32 +1,15 @@
-//! `GET /{bucket}/{key}?x-oss-process=...`: the object, rendered through imgd's engine.
+//! `GET`/`HEAD /{bucket}/{key}?x-oss-process=...` on the S3 door: the object rendered
+//! through the [`ImageService`](crate::images::ImageService).
 //!
 //! It rides on GetObject, so every way of being allowed to read an object (public-read
-//! bucket, SigV4/SigV2 header, presigned URL) works for processed reads too. The URL's
-//! dialect is parsed into the engine's IR here; the engine never sees the URL.
+//! bucket, SigV4/SigV2 header, presigned URL) works for processed reads too. A key of
+//! the form `object!style` in a bucket with style delimiters lands here as well.
 
 use super::{ImgdS3, S3Res, etag, s3_err, timestamp_ms};
-use futures::TryStreamExt;
-use imaging::engine::{EngineError, Limits, Rendered};
+use crate::images::{ImageError, Outcome};
+use imaging::Pipeline;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request};
-use sha2::{Digest, Sha256};
-
-/// Bounds on processing, set from the configuration.
-#[derive(Debug, Clone)]
-pub struct ProcessLimits {
-    pub engine: Limits,
-    /// Objects larger than this are not read into memory for processing.
-    pub max_source_bytes: u64,
-}
-
-impl Default for ProcessLimits {
-    fn default() -> Self {
-        ProcessLimits {
-            engine: Limits::default(),
-            max_source_bytes: 64 * 1024 * 1024,
-        }
-    }
-}
 
 /// The raw `x-oss-process` value of a request URI, percent-decoded.
 pub fn process_param(uri: &http::Uri) -> Option<String> {
@@ -40,122 +23,147 @@ pub fn process_param(uri: &http::Uri) -> Option<String> {
     })
 }
 
-fn invalid(msg: impl Into<String>) -> S3Error {
-    S3Error::with_message(S3ErrorCode::InvalidArgument, msg.into())
-}
-
-pub(crate) fn engine_error(e: EngineError) -> S3Error {
+pub(crate) fn image_error(e: ImageError) -> S3Error {
     match e {
-        EngineError::Internal(m) => {
-            tracing::error!(error = %m, "image engine failure");
+        ImageError::Invalid(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
+        ImageError::Store(e) => s3_err(e),
+        ImageError::Busy(busy) => {
+            let mut err = S3Error::with_message(
+                S3ErrorCode::SlowDown,
+                "Too many images are being processed; please retry.",
+            );
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(busy.retry_after.as_secs().max(1)),
+            );
+            err.set_headers(headers);
+            err
+        }
+        ImageError::Internal(m) => {
+            tracing::error!(error = %m, "image processing failed");
             S3Error::with_message(
                 S3ErrorCode::InternalError,
                 "The image could not be processed.",
             )
         }
-        EngineError::TooLarge(m) => S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            format!("The image is too large: {m}"),
-        ),
-        other => invalid(other.to_string()),
     }
 }
 
+fn if_none_match_header(req_headers: &http::HeaderMap) -> Option<String> {
+    req_headers
+        .get(http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn accept_header(req_headers: &http::HeaderMap) -> Option<String> {
+    req_headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 impl ImgdS3 {
+    /// The pipeline a GET or HEAD asks for: `x-oss-process`, or none.
+    pub(crate) async fn requested_pipeline(
+        &self,
+        uri: &http::Uri,
+        bucket: &str,
+    ) -> s3s::S3Result<Option<Pipeline>> {
+        match process_param(uri) {
+            None => Ok(None),
+            Some(ops) => Ok(Some(
+                self.images
+                    .resolve(bucket, &ops)
+                    .await
+                    .map_err(image_error)?,
+            )),
+        }
+    }
+
     pub(crate) async fn do_processed_get(
         &self,
         req: S3Request<GetObjectInput>,
-        ops: String,
+        key: &str,
+        pipeline: &Pipeline,
     ) -> S3Res<GetObjectOutput> {
         let input = &req.input;
-        let pipeline =
-            match imaging::oss::parse_process(&ops).map_err(|e| invalid(e.to_string()))? {
-                imaging::Process::Pipeline(p) => p,
-                imaging::Process::Style(name) => {
-                    return Err(invalid(format!(
-                        "style {} is not defined for bucket {}",
-                        name.as_str(),
-                        input.bucket
-                    )));
-                }
-            };
-        let limits = self.process_limits.clone();
-        let (info, _, stream) = self
-            .store
-            .open_object(&input.bucket, &input.key, |info| {
-                if info.size > limits.max_source_bytes {
-                    return Err(store::StoreError::InvalidArgument(format!(
-                        "the object is {} bytes; images larger than {} bytes are not processed",
-                        info.size, limits.max_source_bytes
-                    )));
-                }
-                Ok(0..info.size)
-            })
-            .await
-            .map_err(s3_err)?;
-        let auto_format = matches!(pipeline.output.format, Some(imaging::FormatChoice::Auto));
-        let accept = req
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        // The variant's identity: its source, the canonical pipeline, and (for auto) what
-        // the client accepts.
-        let variant = format!(
-            "v{}|{}|{}|{}",
-            imaging::CANONICAL_VERSION,
-            info.etag,
-            pipeline.canonical(),
-            if auto_format {
-                accept.as_deref().unwrap_or("")
-            } else {
-                ""
-            }
-        );
-        let variant_etag = hex_prefix(&Sha256::digest(variant.as_bytes()));
-        if let Some(ETagCondition::ETag(e)) = input.if_none_match.as_ref()
-            && e.value() == variant_etag
-        {
-            return Err(not_modified(&variant_etag));
-        }
-        let source: Vec<u8> = stream
-            .try_fold(
-                Vec::with_capacity(info.size as usize),
-                |mut acc, chunk| async move {
-                    acc.extend_from_slice(&chunk);
-                    Ok(acc)
-                },
+        let accept = accept_header(&req.headers);
+        let inm = if_none_match_header(&req.headers);
+        let outcome = self
+            .images
+            .render(
+                &input.bucket,
+                key,
+                pipeline,
+                accept.as_deref(),
+                inm.as_deref(),
             )
             .await
-            .map_err(|e| s3_err(store::StoreError::Io(e)))?;
-        let started = std::time::Instant::now();
-        let rendered = tokio::task::spawn_blocking(move || {
-            imaging::engine::render(&source, &pipeline, accept.as_deref(), &limits.engine)
-        })
-        .await
-        .map_err(|e| engine_error(EngineError::Internal(e.to_string())))?
-        .map_err(engine_error)?;
-        metrics::histogram!("imgd_process_seconds").record(started.elapsed().as_secs_f64());
-        let content_type = rendered.content_type().to_owned();
-        let bytes = match rendered {
-            Rendered::Image { bytes, .. } => bytes,
-            Rendered::Json(text) => text.into_bytes(),
+            .map_err(image_error)?;
+        let variant = match outcome {
+            Outcome::NotModified {
+                etag, vary_accept, ..
+            } => return Err(not_modified(&etag, vary_accept)),
+            Outcome::Rendered(v) => v,
         };
-        let len = bytes.len() as i64;
-        let body =
-            futures::stream::once(
-                async move { Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)) },
-            );
+        let len = variant.bytes.len() as i64;
+        let bytes = variant.bytes;
+        let body = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
         let mut resp = s3s::S3Response::new(GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
             content_length: Some(len),
-            content_type: Some(content_type),
-            e_tag: Some(etag(&variant_etag)),
-            last_modified: Some(timestamp_ms(info.modified_ms)),
-            cache_control: info.headers.cache_control.clone(),
+            content_type: Some(variant.content_type),
+            e_tag: Some(etag(&variant.etag)),
+            last_modified: Some(timestamp_ms(variant.source.modified_ms)),
+            cache_control: variant.source.headers.cache_control.clone(),
             ..Default::default()
         });
-        if auto_format {
+        if variant.vary_accept {
+            resp.headers
+                .insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+        }
+        Ok(resp)
+    }
+
+    /// HEAD of a processed object describes the variant a GET would return, so it has
+    /// to render it.
+    pub(crate) async fn do_processed_head(
+        &self,
+        req: S3Request<HeadObjectInput>,
+        key: &str,
+        pipeline: &Pipeline,
+    ) -> S3Res<HeadObjectOutput> {
+        let input = &req.input;
+        let accept = accept_header(&req.headers);
+        let inm = if_none_match_header(&req.headers);
+        let outcome = self
+            .images
+            .render(
+                &input.bucket,
+                key,
+                pipeline,
+                accept.as_deref(),
+                inm.as_deref(),
+            )
+            .await
+            .map_err(image_error)?;
+        let variant = match outcome {
+            Outcome::NotModified {
+                etag, vary_accept, ..
+            } => return Err(not_modified(&etag, vary_accept)),
+            Outcome::Rendered(v) => v,
+        };
+        let mut resp = s3s::S3Response::new(HeadObjectOutput {
+            content_length: Some(variant.bytes.len() as i64),
+            content_type: Some(variant.content_type),
+            e_tag: Some(etag(&variant.etag)),
+            last_modified: Some(timestamp_ms(variant.source.modified_ms)),
+            cache_control: variant.source.headers.cache_control.clone(),
+            ..Default::default()
+        });
+        if variant.vary_accept {
             resp.headers
                 .insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
         }
@@ -163,15 +171,14 @@ impl ImgdS3 {
     }
 }
 
-fn hex_prefix(digest: &[u8]) -> String {
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
-
-fn not_modified(variant_etag: &str) -> S3Error {
+fn not_modified(variant_etag: &str, vary_accept: bool) -> S3Error {
     let mut e = S3Error::new(S3ErrorCode::NotModified);
     let mut headers = http::HeaderMap::new();
     if let Ok(v) = http::HeaderValue::from_str(&format!("\"{variant_etag}\"")) {
         headers.insert(http::header::ETAG, v);
+    }
+    if vary_accept {
+        headers.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
     }
     e.set_headers(headers);
     e
