@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system tools imgd's build needs (C toolchain helpers for the vendored
-# codecs) when they are missing. Needs root or sudo for apt-get; does nothing otherwise.
+# codecs) and the system libraries it links (libdav1d, for AVIF decoding) when they are
+# missing. Needs root or sudo for apt-get; does nothing otherwise.
 set -euo pipefail
 missing=()
 for tool in cmake nasm pkg-config cc; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# The dav1d crate (0.9) finds libdav1d 1.0-1.2 through pkg-config.
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists dav1d; then
+  missing+=(libdav1d)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v cargo >/dev/null 2>&1; then
   echo "imgd needs a Rust toolchain (cargo); install it with rustup first" >&2
@@ -15,11 +20,12 @@ packages=()
 for tool in "${missing[@]}"; do
   case "$tool" in
     cc) packages+=(build-essential) ;;
+    libdav1d) packages+=(libdav1d-dev) ;;
     *) packages+=("$tool") ;;
   esac
 done
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-echo "installing build tools: ${packages[*]}" >&2
+echo "installing build dependencies: ${packages[*]}" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${packages[@]}" >/dev/null

@@ -23,8 +23,10 @@
 //! - [`Pipeline::canonical`] gives a stable string per distinct pipeline, from which
 //!   the server derives ETags and cache keys (rules in [`canonical`]).
 //! - [`engine::render`] runs a resolved pipeline over source bytes: probe the header
-//!   against [`engine::Limits`], decode (JPEG shrink-on-load), orient, apply the steps,
-//!   encode, all under `catch_unwind`.
+//!   (size and frame count) against [`engine::Limits`], decode (JPEG, PNG, GIF, WebP,
+//!   AVIF, BMP, TIFF, SVG; JPEG shrink-on-load, SVG drawn at the target size), orient,
+//!   apply the steps to every frame, encode (JPEG, PNG, WebP, AVIF, GIF, BMP, TIFF; GIF
+//!   and WebP keep animation), all under `catch_unwind`.
 
 pub mod canonical;
 pub mod engine;

@@ -1,10 +1,14 @@
 //! Runs a [`Pipeline`] over one source image.
 
-use super::frame::Frame;
-use super::geometry::{self, Finish};
+use super::decode::{self, DecodeOptions};
+use super::frame::{Frame, Image};
+use super::geometry::{self, Finish, ResizePlan};
 use super::sniff::{self, SourceFormat};
-use super::{EngineError, EngineResult, jpeg, ops, orient, png, resize, watermark, webp};
-use crate::ir::{Format, FormatChoice, Pipeline, Quality, Step};
+use super::{
+    EngineError, EngineResult, avif, bmp, gif, jpeg, ops, orient, png, resize, tiff, watermark,
+    webp,
+};
+use crate::ir::{Format, FormatChoice, Pipeline, Quality, Resize, Step};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -58,6 +62,9 @@ pub struct Limits {
     pub max_output_pixels: u64,
     /// Animated sources with more frames than this are refused.
     pub max_frames: u32,
+    /// Largest animation, in pixels summed over its frames (source, intermediates and
+    /// output alike): frames × width × height.
+    pub max_animation_pixels: u64,
     /// Wall-clock budget for one render, checked between steps and frames.
     pub time_budget: Option<Duration>,
 }
@@ -69,6 +76,7 @@ impl Default for Limits {
             max_output_side: 16_384,
             max_output_pixels: 64_000_000,
             max_frames: 100,
+            max_animation_pixels: 256_000_000,
             time_budget: Some(Duration::from_secs(20)),
         }
     }
@@ -141,13 +149,7 @@ fn render_inner(
     deadline: Deadline,
 ) -> EngineResult<Rendered> {
     let probe = sniff::probe(source)?;
-    let pixels = u64::from(probe.width) * u64::from(probe.height);
-    if pixels > limits.max_source_pixels {
-        return Err(EngineError::TooLarge(format!(
-            "{}x{} is {pixels} pixels; the limit is {}",
-            probe.width, probe.height, limits.max_source_pixels
-        )));
-    }
+    decode::check_probe(&probe, limits)?;
     // info reports on the source as stored, wherever it stands in the pipeline.
     if pipeline.steps.iter().any(|s| matches!(s, Step::Info)) {
         return Ok(Rendered::Json(info_json(source, &probe)));
@@ -164,92 +166,90 @@ fn render_inner(
     };
 
     // The first resize is planned on the source's upright size: the decoder may hand
-    // over a DCT-shrunk frame, and sizes like p_10 refer to the original.
+    // over a DCT-shrunk frame (JPEG) or draw straight at the planned size (SVG), and
+    // sizes like p_10 refer to the original. A vector source loses nothing by being
+    // enlarged, so for SVG the first resize may enlarge whatever `limit` says.
     let first_plan = match pipeline.steps.first() {
+        Some(Step::Resize(r)) if probe.format == SourceFormat::Svg => {
+            let r = Resize {
+                enlarge: true,
+                ..r.clone()
+            };
+            geometry::plan(upright_w, upright_h, &r)
+        }
         Some(Step::Resize(r)) => geometry::plan(upright_w, upright_h, r),
         _ => None,
     };
-    let mut frame = match probe.format {
-        SourceFormat::Jpeg => {
-            let denom = first_plan
-                .as_ref()
-                .map_or(1, |p| jpeg::shrink_on_load(p.shrink(upright_w, upright_h)));
-            let markers = probe.jpeg_markers.clone().unwrap_or_default();
-            jpeg::decode(source, denom, &markers)?
+    let mut options = DecodeOptions::default();
+    match (probe.format, &first_plan) {
+        (SourceFormat::Jpeg, Some(plan)) => {
+            options.jpeg_denom = jpeg::shrink_on_load(plan.shrink(upright_w, upright_h));
         }
-        SourceFormat::Png => png::decode(
-            source,
-            (limits.max_source_pixels as usize).saturating_mul(8),
-        )?,
-        other => {
-            return Err(EngineError::Unsupported(format!(
-                "{} sources are not supported yet",
-                other.name()
-            )));
+        (SourceFormat::Svg, Some(plan)) => {
+            check_size(plan.scaled_w, plan.scaled_h, 1, limits)?;
+            options.svg_size = Some((plan.scaled_w, plan.scaled_h));
         }
-    };
-    frame = orient::apply_orientation(frame, orientation);
+        _ => {}
+    }
+    deadline.check()?;
+    let between = || deadline.check();
+    let mut image = decode::decode(source, &probe, &options, limits, &deadline)?;
+    if orientation != 1 {
+        image = image.try_map(between, |f| Ok(orient::apply_orientation(f, orientation)))?;
+    }
 
     for (i, step) in pipeline.steps.iter().enumerate() {
         deadline.check()?;
-        frame = match step {
+        let frames = image.frames.len() as u64;
+        let (w, h) = (image.first().width, image.first().height);
+        image = match step {
             Step::Resize(r) => match if i == 0 {
                 first_plan.clone()
             } else {
-                geometry::plan(frame.width, frame.height, r)
+                geometry::plan(w, h, r)
             } {
-                None => frame,
+                None => image,
                 Some(plan) => {
                     let (ow, oh) = plan.output_size();
-                    check_size(ow.max(plan.scaled_w), oh.max(plan.scaled_h), limits)?;
-                    match plan.finish {
-                        Finish::None => resize::resize(&frame, plan.scaled_w, plan.scaled_h, None)?,
-                        Finish::CropCentre { w, h } => {
-                            // Crop in source coordinates and resample once.
-                            let fx = f64::from(frame.width) / f64::from(plan.scaled_w);
-                            let fy = f64::from(frame.height) / f64::from(plan.scaled_h);
-                            let (cw, ch) = (f64::from(w) * fx, f64::from(h) * fy);
-                            let cx = (f64::from(frame.width) - cw) / 2.0;
-                            let cy = (f64::from(frame.height) - ch) / 2.0;
-                            resize::resize(&frame, w, h, Some((cx, cy, cw, ch)))?
-                        }
-                        Finish::Pad { w, h, background } => {
-                            let scaled =
-                                resize::resize(&frame, plan.scaled_w, plan.scaled_h, None)?;
-                            ops::pad(&scaled, w, h, background)
-                        }
-                    }
+                    check_size(ow.max(plan.scaled_w), oh.max(plan.scaled_h), frames, limits)?;
+                    image.try_map(between, |frame| resize_by_plan(&frame, &plan))?
                 }
             },
-            Step::Crop(c) => ops::crop(&frame, c)?,
-            Step::IndexCrop(c) => ops::index_crop(&frame, c),
-            Step::Circle { radius } => ops::circle(&frame, *radius),
-            Step::RoundedCorners { radius } => ops::rounded_corners(&frame, *radius),
+            Step::Crop(c) => image.try_map(between, |f| ops::crop(&f, c))?,
+            Step::IndexCrop(c) => image.try_map(between, |f| Ok(ops::index_crop(&f, c)))?,
+            Step::Circle { radius } => image.try_map(between, |f| Ok(ops::circle(&f, *radius)))?,
+            Step::RoundedCorners { radius } => {
+                image.try_map(between, |f| Ok(ops::rounded_corners(&f, *radius)))?
+            }
             Step::Rotate { degrees } => {
-                let (w, h) = ops::rotated_size(frame.width, frame.height, *degrees);
-                check_size(w, h, limits)?;
-                ops::rotate(&frame, *degrees)
+                let (rw, rh) = ops::rotated_size(w, h, *degrees);
+                check_size(rw, rh, frames, limits)?;
+                image.try_map(between, |f| Ok(ops::rotate(&f, *degrees)))?
             }
             // Orientation was applied right after decoding (or deliberately skipped).
-            Step::AutoOrient(_) => frame,
-            Step::Blur { radius, sigma } => {
-                ops::blur(&frame, u32::from(*radius), f64::from(*sigma))
-            }
-            Step::Brightness(v) => ops::brightness(frame, *v),
-            Step::Contrast(v) => ops::contrast(frame, *v),
-            Step::Sharpen(v) => ops::sharpen(&frame, *v),
+            Step::AutoOrient(_) => image,
+            Step::Blur { radius, sigma } => image.try_map(between, |f| {
+                Ok(ops::blur(&f, u32::from(*radius), f64::from(*sigma)))
+            })?,
+            Step::Brightness(v) => image.try_map(between, |f| Ok(ops::brightness(f, *v)))?,
+            Step::Contrast(v) => image.try_map(between, |f| Ok(ops::contrast(f, *v)))?,
+            Step::Sharpen(v) => image.try_map(between, |f| Ok(ops::sharpen(&f, *v)))?,
             Step::AverageHue => {
-                let [r, g, b] = ops::average_colour(&frame);
+                let [r, g, b] = ops::average_colour(image.first());
                 return Ok(Rendered::Json(format!(
                     "{{\"RGB\":\"0x{r:02X}{g:02X}{b:02X}\"}}"
                 )));
             }
             Step::Info => return Ok(Rendered::Json(info_json(source, &probe))),
-            Step::Watermark(mark) => watermark::apply(frame, mark, marks, limits)?,
+            Step::Watermark(mark) => {
+                // The mark depends only on the frame size, which every frame shares.
+                let prepared = watermark::prepare(mark, marks, w, h, limits)?;
+                image.try_map(between, |f| Ok(watermark::stamp(f, &prepared)))?
+            }
         };
     }
 
-    let format = output_format(pipeline, probe.format, accept, &frame);
+    let format = output_format(pipeline, probe.format, accept, &image);
     let quality = match pipeline.output.quality {
         Some(Quality::Absolute(q)) => q,
         Some(Quality::Relative(q)) => {
@@ -263,16 +263,44 @@ fn render_inner(
         None => DEFAULT_QUALITY,
     };
     deadline.check()?;
-    let bytes = encode(&frame, format, quality, pipeline.output.progressive)?;
+    let (width, height) = (image.first().width, image.first().height);
+    let bytes = match format {
+        // Formats that animate keep every frame.
+        Format::Gif => gif::encode(&image, between)?,
+        Format::Webp if image.is_animated() => webp::encode_animated(&image, quality, between)?,
+        _ => encode(image.first(), format, quality, pipeline.output.progressive)?,
+    };
     Ok(Rendered::Image {
         bytes,
         format,
-        width: frame.width,
-        height: frame.height,
+        width,
+        height,
     })
 }
 
-fn check_size(w: u32, h: u32, limits: &Limits) -> EngineResult<()> {
+/// Applies a resize plan to one frame.
+fn resize_by_plan(frame: &Frame, plan: &ResizePlan) -> EngineResult<Frame> {
+    match plan.finish {
+        Finish::None => resize::resize(frame, plan.scaled_w, plan.scaled_h, None),
+        Finish::CropCentre { w, h } => {
+            // Crop in source coordinates and resample once.
+            let fx = f64::from(frame.width) / f64::from(plan.scaled_w);
+            let fy = f64::from(frame.height) / f64::from(plan.scaled_h);
+            let (cw, ch) = (f64::from(w) * fx, f64::from(h) * fy);
+            let cx = (f64::from(frame.width) - cw) / 2.0;
+            let cy = (f64::from(frame.height) - ch) / 2.0;
+            resize::resize(frame, w, h, Some((cx, cy, cw, ch)))
+        }
+        Finish::Pad { w, h, background } => {
+            let scaled = resize::resize(frame, plan.scaled_w, plan.scaled_h, None)?;
+            Ok(ops::pad(&scaled, w, h, background))
+        }
+    }
+}
+
+/// Refuses a `w` x `h` intermediate (of `frames` frames) the limits do not allow, before
+/// it is allocated.
+fn check_size(w: u32, h: u32, frames: u64, limits: &Limits) -> EngineResult<()> {
     if w.max(h) > limits.max_output_side {
         return Err(EngineError::TooLarge(format!(
             "a side of {} pixels exceeds the limit of {}",
@@ -280,52 +308,99 @@ fn check_size(w: u32, h: u32, limits: &Limits) -> EngineResult<()> {
             limits.max_output_side
         )));
     }
-    if u64::from(w) * u64::from(h) > limits.max_output_pixels {
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > limits.max_output_pixels {
         return Err(EngineError::TooLarge(format!(
             "{w}x{h} exceeds the limit of {} pixels",
             limits.max_output_pixels
         )));
     }
+    if frames > 1 && pixels.saturating_mul(frames) > limits.max_animation_pixels {
+        return Err(EngineError::TooLarge(format!(
+            "{frames} frames of {w}x{h} exceed the animation limit of {} pixels",
+            limits.max_animation_pixels
+        )));
+    }
     Ok(())
+}
+
+/// Whether the `Accept` header names `mime` with a non-zero quality. Wildcards do not
+/// count: every client takes JPEG and PNG, and only a named type is a promise.
+fn accepts(accept: Option<&str>, mime: &str) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|range| {
+            let mut parts = range.split(';');
+            let named = parts
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(mime));
+            let q_zero = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            named && !q_zero
+        })
+    })
 }
 
 fn output_format(
     pipeline: &Pipeline,
     source: SourceFormat,
     accept: Option<&str>,
-    frame: &Frame,
+    image: &Image,
 ) -> Format {
     match pipeline.output.format {
         Some(FormatChoice::Fixed(f)) => f,
+        // The best the client takes: an animation stays animated (WebP, else GIF); a still
+        // picture goes AVIF, then WebP, then JPEG (PNG when it uses alpha).
         Some(FormatChoice::Auto) => {
-            let accepts = |mime: &str| {
-                accept.is_some_and(|a| a.split(',').any(|t| t.trim().starts_with(mime)))
-            };
-            if accepts("image/webp") {
+            if image.is_animated() {
+                if accepts(accept, "image/webp") {
+                    Format::Webp
+                } else {
+                    Format::Gif
+                }
+            } else if accepts(accept, "image/avif") {
+                Format::Avif
+            } else if accepts(accept, "image/webp") {
                 Format::Webp
-            } else if frame.uses_alpha() {
+            } else if image.first().uses_alpha() {
                 Format::Png
             } else {
                 Format::Jpeg
             }
         }
+        // Keep the source's format where it can be written; TIFF and SVG (and anything
+        // else) become PNG.
         None => match source {
             SourceFormat::Jpeg => Format::Jpeg,
             SourceFormat::Webp => Format::Webp,
-            _ => Format::Png,
+            SourceFormat::Gif => Format::Gif,
+            SourceFormat::Bmp => Format::Bmp,
+            SourceFormat::Avif => Format::Avif,
+            SourceFormat::Png | SourceFormat::Tiff | SourceFormat::Svg | SourceFormat::Heic => {
+                Format::Png
+            }
         },
     }
 }
 
+/// AVIF encoder speed (1-10): fast enough for a 720-pixel image in well under 100 ms on
+/// one core.
+const AVIF_SPEED: u8 = 10;
+
+/// Encodes one frame (a still image, or an animation's first frame).
 fn encode(frame: &Frame, format: Format, quality: u8, progressive: bool) -> EngineResult<Vec<u8>> {
     match format {
         Format::Jpeg => jpeg::encode(frame, quality, progressive),
         Format::Png => png::encode(frame),
         Format::Webp => webp::encode(frame, quality),
-        other => Err(EngineError::Unsupported(format!(
-            "{} output is not available in this version",
-            other.mime_type()
-        ))),
+        Format::Avif => avif::encode(frame, quality, AVIF_SPEED),
+        Format::Gif => gif::encode(&Image::still(frame.clone()), || Ok(())),
+        Format::Bmp => bmp::encode(frame),
+        Format::Tiff => tiff::encode(frame),
+        Format::Heic => Err(EngineError::Unsupported("heic is not supported".into())),
     }
 }
 

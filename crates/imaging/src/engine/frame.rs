@@ -1,4 +1,6 @@
-//! Decoded pixels: 8-bit sRGB, interleaved, RGB or RGBA (straight alpha).
+//! Decoded pixels: 8-bit sRGB, interleaved, RGB or RGBA (straight alpha). A [`Frame`] is
+//! one raster; an [`Image`] is what a decoder hands over: one frame for a still picture,
+//! or an animation's fully composited frames with their delays and loop count.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -93,5 +95,73 @@ impl Frame {
                 Frame::new(self.width, self.height, Layout::Rgb8, data)
             }
         }
+    }
+}
+
+/// A decoded picture: one [`Frame`] for a still image, or every frame of an animation,
+/// each already composited onto the full canvas (disposal and blending applied), so every
+/// frame has the canvas's size and can be processed and encoded on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub frames: Vec<Frame>,
+    /// How long each frame shows, in milliseconds; as long as `frames`.
+    pub delays_ms: Vec<u32>,
+    /// How many times the animation plays; 0 is forever.
+    pub loop_count: u32,
+}
+
+impl Image {
+    pub fn still(frame: Frame) -> Image {
+        Image {
+            frames: vec![frame],
+            delays_ms: vec![0],
+            loop_count: 0,
+        }
+    }
+
+    pub fn is_animated(&self) -> bool {
+        self.frames.len() > 1
+    }
+
+    /// The first frame (what still formats show). An image always has one.
+    pub fn first(&self) -> &Frame {
+        &self.frames[0]
+    }
+
+    /// Keeps only the first frame.
+    pub fn into_first(mut self) -> Frame {
+        self.frames.swap_remove(0)
+    }
+
+    /// Whether any pixel of any frame is not fully opaque.
+    pub fn uses_alpha(&self) -> bool {
+        self.frames.iter().any(Frame::uses_alpha)
+    }
+
+    /// Drops an alpha channel no pixel uses, so the steps work on 3 channels.
+    pub fn drop_unused_alpha(mut self) -> Image {
+        if self.frames.iter().all(|f| f.has_alpha()) && !self.uses_alpha() {
+            self.frames = self
+                .frames
+                .into_iter()
+                .map(|f| f.flatten([255, 255, 255]))
+                .collect();
+        }
+        self
+    }
+
+    /// Applies `f` to every frame in turn, calling `between` (the deadline check) before
+    /// each one.
+    pub fn try_map<E>(
+        self,
+        mut between: impl FnMut() -> Result<(), E>,
+        mut f: impl FnMut(Frame) -> Result<Frame, E>,
+    ) -> Result<Image, E> {
+        let mut frames = Vec::with_capacity(self.frames.len());
+        for frame in self.frames {
+            between()?;
+            frames.push(f(frame)?);
+        }
+        Ok(Image { frames, ..self })
     }
 }

@@ -1,7 +1,7 @@
-//! Format detection from magic bytes, and header-only probing: dimensions are known
-//! before any pixel buffer is allocated.
+//! Format detection from magic bytes, and header-only probing: dimensions (and, for
+//! animations, the frame count) are known before any pixel buffer is allocated.
 
-use super::{EngineError, EngineResult, jpeg, png};
+use super::{EngineError, EngineResult, avif, bmp, gif, jpeg, png, svg, tiff, webp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceFormat {
@@ -53,10 +53,13 @@ pub fn sniff(data: &[u8]) -> Option<SourceFormat> {
             _ => None,
         }
     } else {
-        let head = &data[..data.len().min(512)];
+        // XML that opens an <svg> element early: after a declaration, comments or a
+        // doctype, but not an HTML page that embeds one.
+        let head = &data[..data.len().min(4096)];
         let text = String::from_utf8_lossy(head);
         let t = text.trim_start_matches('\u{feff}').trim_start();
-        (t.starts_with("<svg") || (t.starts_with("<?xml") && text.contains("<svg")))
+        let lower = t.to_ascii_lowercase();
+        (t.starts_with('<') && t.contains("<svg") && !lower.contains("<html"))
             .then_some(SourceFormat::Svg)
     }
 }
@@ -65,12 +68,27 @@ pub fn sniff(data: &[u8]) -> Option<SourceFormat> {
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub format: SourceFormat,
-    /// As stored, before EXIF orientation.
+    /// As stored, before EXIF orientation. For SVG, the intrinsic size.
     pub width: u32,
     pub height: u32,
+    /// Frames in an animation (GIF, WebP); 1 for a still image.
+    pub frames: u32,
     /// EXIF orientation, 1 when absent.
     pub orientation: u8,
     pub jpeg_markers: Option<jpeg::Markers>,
+}
+
+impl Probe {
+    fn still(format: SourceFormat, width: u32, height: u32) -> Probe {
+        Probe {
+            format,
+            width,
+            height,
+            frames: 1,
+            orientation: 1,
+            jpeg_markers: None,
+        }
+    }
 }
 
 pub fn probe(data: &[u8]) -> EngineResult<Probe> {
@@ -82,26 +100,49 @@ pub fn probe(data: &[u8]) -> EngineResult<Probe> {
             let markers = jpeg::markers(data);
             let orientation = markers.exif.as_deref().map_or(1, jpeg::exif_orientation);
             Ok(Probe {
-                format,
-                width: h.width,
-                height: h.height,
                 orientation,
                 jpeg_markers: Some(markers),
+                ..Probe::still(format, h.width, h.height)
             })
         }
         SourceFormat::Png => {
             let h = png::header(data)?;
+            Ok(Probe::still(format, h.width, h.height))
+        }
+        SourceFormat::Gif => {
+            let h = gif::header(data)?;
             Ok(Probe {
-                format,
-                width: h.width,
-                height: h.height,
-                orientation: 1,
-                jpeg_markers: None,
+                frames: h.frames,
+                ..Probe::still(format, h.width, h.height)
             })
         }
-        other => Err(EngineError::Unsupported(format!(
-            "{} sources are not supported yet",
-            other.name()
-        ))),
+        SourceFormat::Webp => {
+            let h = webp::header(data)?;
+            Ok(Probe {
+                frames: h.frames,
+                orientation: h.orientation,
+                ..Probe::still(format, h.width, h.height)
+            })
+        }
+        SourceFormat::Bmp => {
+            let h = bmp::header(data)?;
+            Ok(Probe::still(format, h.width, h.height))
+        }
+        SourceFormat::Tiff => {
+            let h = tiff::header(data)?;
+            Ok(Probe {
+                orientation: h.orientation,
+                ..Probe::still(format, h.width, h.height)
+            })
+        }
+        SourceFormat::Avif => {
+            let h = avif::header(data)?;
+            Ok(Probe::still(format, h.width, h.height))
+        }
+        SourceFormat::Svg => {
+            let h = svg::header(data)?;
+            Ok(Probe::still(format, h.width, h.height))
+        }
+        SourceFormat::Heic => Err(EngineError::Unsupported("heic is not supported".into())),
     }
 }
