@@ -37,6 +37,11 @@ enum Command {
     /// Manage a bucket's named processing styles (`?x-oss-process=style/<name>`).
     #[command(subcommand)]
     Style(StyleCommand),
+    /// Manage link-signing secrets (account-wide or per bucket).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Print a signed link: `imgd sign --scheme cloudflare --secret S URL`.
+    Sign(crate::sign::SignArgs),
     /// Run the image engine on a file: `imgd process in.jpg out.webp --ops 'image/resize,w_300/format,webp'`.
     Process {
         input: PathBuf,
@@ -71,12 +76,62 @@ enum BucketCommand {
         #[arg(long)]
         private: bool,
     },
+    /// Set who may read without S3/OSS credentials, and how responses are cached.
+    Policy(PolicyArgs),
     /// Set the separators that make `key<sep>style` apply a style (`!`, `@!`, `-`, `_`,
     /// `/`); none turns the feature off.
     StyleDelimiters {
         name: String,
         delimiters: Vec<String>,
     },
+}
+
+#[derive(Args)]
+struct PolicyArgs {
+    name: String,
+    /// `private` (S3/OSS-authenticated only), `public`, or `signed`.
+    #[arg(long)]
+    delivery: Option<String>,
+    /// Link schemes a `signed` bucket accepts: cloudflare, ixmage, weekly (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    schemes: Option<Vec<String>>,
+    /// Referer host allowed to embed (`example.com`, `*.example.com`); repeatable.
+    #[arg(long = "referer")]
+    referers: Vec<String>,
+    /// Remove every referer restriction.
+    #[arg(long)]
+    clear_referers: bool,
+    /// Cache-Control max-age of public responses, in seconds.
+    #[arg(long)]
+    ttl: Option<u32>,
+    /// A style served without a signature even when the bucket needs one; repeatable.
+    #[arg(long = "public-style")]
+    public_styles: Vec<String>,
+    /// Remove every always-public style.
+    #[arg(long)]
+    clear_public_styles: bool,
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Create a secret (prints it once). Without --bucket it is an account secret that
+    /// signs links to every bucket.
+    Create {
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Use this value instead of a random one (to keep existing links working).
+        #[arg(long)]
+        value: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List secrets (values are not shown).
+    List {
+        #[arg(long)]
+        bucket: Option<String>,
+    },
+    /// Revoke a secret; links it signed fail from the next request on.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -136,6 +191,11 @@ fn run(cli: Cli) -> Result<()> {
             Command::Bucket(c) => bucket(cfg, c).await,
             Command::Key(c) => key(cfg, c).await,
             Command::Style(c) => style(cfg, c).await,
+            Command::Secret(c) => secret(cfg, c).await,
+            Command::Sign(args) => {
+                println!("{}", crate::sign::run(&args)?);
+                Ok(())
+            }
             Command::Process { input, output, ops } => process(&cfg, &input, &output, &ops),
             Command::Credentials { secret } => {
                 let (creds, _) = credentials::resolve(configured_root(&cfg), &cfg.data_dir)?;
@@ -189,10 +249,11 @@ async fn serve(cfg: Config) -> Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    let root_key = creds.access_key.clone();
     let server_cfg = server::ServerConfig {
         listen: cfg.listen.parse().context("listen address")?,
         region: cfg.region.clone(),
-        root_access_key: creds.access_key,
+        root_access_key: creds.access_key.clone(),
         root_secret_key: creds.secret_key,
         domain: cfg.domain.clone(),
         max_connections: cfg.max_connections,
@@ -200,6 +261,11 @@ async fn serve(cfg: Config) -> Result<()> {
         max_header_bytes: cfg.max_header_bytes,
         shutdown_grace: Duration::from_secs(cfg.shutdown_grace_secs),
         process_limits: cfg.process_limits(),
+        delivery: server::delivery::DeliveryConfig {
+            account_token: cfg.account_token(&root_key),
+            ixmage_prefix: cfg.ixmage_prefix.trim_end_matches('/').to_owned(),
+        },
+        admin_token: cfg.admin_token.clone(),
     };
     let data_dir = cfg.data_dir.display().to_string();
     server::serve(
@@ -299,6 +365,11 @@ async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
                 .with_context(|| format!("deleting bucket {name}"))?;
             println!("deleted bucket {name}");
         }
+        BucketCommand::Policy(args) => {
+            let settings = apply_policy(&store, &args).await?;
+            let info = store.bucket(&args.name).await?;
+            print_policy(&args.name, &settings, info.acl);
+        }
         BucketCommand::StyleDelimiters { name, delimiters } => {
             crate::config::check_style_delimiters(&delimiters)?;
             let shown = delimiters.join(" ");
@@ -360,6 +431,121 @@ async fn apply_bucket_config(store: &Store, buckets: &[crate::config::BucketConf
         }
         for (name, process) in &b.styles {
             store.put_style(&b.name, name, process).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_policy(store: &Store, args: &PolicyArgs) -> Result<store::BucketSettings> {
+    let delivery = match &args.delivery {
+        Some(d) => Some(
+            store::DeliveryPolicy::parse(d)
+                .with_context(|| format!("--delivery {d:?}: use private, public or signed"))?,
+        ),
+        None => None,
+    };
+    let schemes = match &args.schemes {
+        Some(list) => Some(
+            list.iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    store::LinkScheme::parse(s).with_context(|| {
+                        format!("--schemes {s:?}: use cloudflare, ixmage or weekly")
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
+    if delivery == Some(store::DeliveryPolicy::Public) {
+        store
+            .set_bucket_acl(&args.name, BucketAcl::PublicRead)
+            .await?;
+    } else if delivery.is_some() {
+        store.set_bucket_acl(&args.name, BucketAcl::Private).await?;
+    }
+    let args_referers = args.referers.clone();
+    let args_styles = args.public_styles.clone();
+    let (clear_referers, clear_styles, ttl) =
+        (args.clear_referers, args.clear_public_styles, args.ttl);
+    let settings = store
+        .update_bucket_settings(&args.name, move |s| {
+            if let Some(d) = delivery {
+                s.delivery = Some(d);
+            }
+            if let Some(list) = schemes {
+                s.schemes = list;
+            }
+            if clear_referers {
+                s.referers.clear();
+            }
+            for r in args_referers {
+                if !s.referers.contains(&r) {
+                    s.referers.push(r);
+                }
+            }
+            if clear_styles {
+                s.public_styles.clear();
+            }
+            for p in args_styles {
+                if !s.public_styles.contains(&p) {
+                    s.public_styles.push(p);
+                }
+            }
+            if let Some(t) = ttl {
+                s.cache_ttl_secs = Some(t);
+            }
+            Ok(())
+        })
+        .await
+        .with_context(|| format!("updating bucket {}", args.name))?;
+    Ok(settings)
+}
+
+fn print_policy(name: &str, s: &store::BucketSettings, acl: BucketAcl) {
+    let schemes: Vec<&str> = s.schemes.iter().map(|x| x.as_str()).collect();
+    println!("bucket     = {name}");
+    println!("delivery   = {}", s.effective_delivery(acl).as_str());
+    println!("schemes    = {}", schemes.join(","));
+    println!("referers   = {}", s.referers.join(","));
+    println!("ttl        = {}", s.cache_ttl());
+    println!("public     = {}", s.public_styles.join(","));
+}
+
+async fn secret(cfg: Config, cmd: SecretCommand) -> Result<()> {
+    let store = open_store(&cfg, false).await?;
+    match cmd {
+        SecretCommand::Create {
+            bucket,
+            value,
+            description,
+        } => {
+            let s = store
+                .create_secret(bucket.as_deref(), value.as_deref(), &description)
+                .await
+                .context("creating the secret")?;
+            println!("id     = {}", s.id);
+            println!("scope  = {}", s.bucket.as_deref().unwrap_or("account"));
+            println!("secret = {}", s.secret);
+        }
+        SecretCommand::List { bucket } => {
+            for s in store.list_secrets(bucket.as_deref()).await? {
+                let state = if s.revoked_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{state}\t{}",
+                    s.id,
+                    s.bucket.as_deref().unwrap_or("account"),
+                    s.description
+                );
+            }
+        }
+        SecretCommand::Revoke { id } => {
+            store.revoke_secret(&id).await?;
+            println!("revoked {id}");
         }
     }
     Ok(())

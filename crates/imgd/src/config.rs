@@ -52,6 +52,13 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Buckets to create (if missing) and configure at start-up.
     pub buckets: Vec<BucketConfig>,
+    /// The account token in ixmage-style URLs (`/{prefix}/{token}/{alias}/{path}`).
+    /// Not a secret: it appears in every link. Default: derived from the root key.
+    pub account_token: Option<String>,
+    /// Path prefix of ixmage-style URLs; must start with `/_` so it cannot be a bucket.
+    pub ixmage_prefix: String,
+    /// Bearer token for the admin API under `/_imgd/admin/`. Unset: admin API off.
+    pub admin_token: Option<String>,
 }
 
 /// `[[buckets]]`: a bucket the server makes sure of at start-up. Fields left out keep
@@ -114,6 +121,9 @@ impl Default for Config {
             storage: StorageConfig::default(),
             database: DatabaseConfig::default(),
             buckets: Vec::new(),
+            account_token: None,
+            ixmage_prefix: "/_ix".into(),
+            admin_token: None,
         }
     }
 }
@@ -233,6 +243,15 @@ impl Config {
         if self.access_key.is_some() != self.secret_key.is_some() {
             bail!("set both access_key and secret_key, or neither");
         }
+        if !self.ixmage_prefix.starts_with("/_") || self.ixmage_prefix.starts_with("/_imgd") {
+            bail!(
+                "ixmage_prefix must start with /_ (so it cannot be a bucket) and not be /_imgd, got {:?}",
+                self.ixmage_prefix
+            );
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("admin_token must be at least 16 characters");
+        }
         if self.process_memory_budget_mpx == 0 {
             bail!("process_memory_budget_mpx must be at least 1");
         }
@@ -273,6 +292,19 @@ impl Config {
                 },
                 queue_wait: std::time::Duration::from_millis(self.process_queue_wait_ms),
             },
+        }
+    }
+
+    /// The configured account token, or one derived from the root access key so that
+    /// links stay valid across restarts.
+    pub fn account_token(&self, root_access_key: &str) -> String {
+        match &self.account_token {
+            Some(t) => t.clone(),
+            None => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(format!("imgd-account:{root_access_key}"));
+                digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+            }
         }
     }
 
@@ -318,8 +350,10 @@ fn known_key(defaults: &toml::Table, section: Option<&str>, key: &str) -> bool {
 }
 
 /// Keys whose default is unset, so they are absent from the serialized defaults.
-const OPTIONAL_KEYS: [(&str, &str); 9] = [
+const OPTIONAL_KEYS: [(&str, &str); 11] = [
     ("", "access_key"),
+    ("", "account_token"),
+    ("", "admin_token"),
     ("", "secret_key"),
     ("", "domain"),
     ("storage", "s3_endpoint"),

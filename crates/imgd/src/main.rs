@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod credentials;
+mod sign;
 
 fn main() -> std::process::ExitCode {
     cli::main()

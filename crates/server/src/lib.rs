@@ -8,6 +8,7 @@
 //! [`s3`] over a [`store::Store`].
 
 pub mod auth;
+pub mod delivery;
 pub mod guard;
 pub mod images;
 pub mod listener;
@@ -40,6 +41,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Bounds on `x-oss-process` rendering.
     pub process_limits: images::ProcessLimits,
+    /// Account token and route prefix of the delivery door.
+    pub delivery: delivery::DeliveryConfig,
+    /// Bearer token of the admin API under `/_imgd/admin/`; `None` disables it.
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, Error)]

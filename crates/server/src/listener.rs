@@ -2,6 +2,7 @@
 //! shutdown, and per-request dispatch to a front door.
 
 use crate::auth::Callers;
+use crate::delivery::DeliveryDoor;
 use crate::images::ImageService;
 use crate::oss::OssDoor;
 use crate::routes::{self, BoxBody, FrontDoor};
@@ -23,6 +24,7 @@ use tokio::sync::Semaphore;
 
 struct App {
     store: Store,
+    delivery: DeliveryDoor,
     oss: OssDoor,
     s3: S3Service,
     region: String,
@@ -81,7 +83,8 @@ pub async fn serve(
     );
     let app = Arc::new(App {
         store,
-        oss: OssDoor::new(images, callers),
+        delivery: DeliveryDoor::new(images.clone(), cfg.delivery.clone()),
+        oss: OssDoor::new(images, callers).with_domain(cfg.domain.clone()),
         s3,
         region: cfg.region.clone(),
         metrics,
@@ -157,7 +160,16 @@ pub async fn serve(
 
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
     let started = Instant::now();
-    let door = FrontDoor::classify(req.method(), req.uri());
+    let mut door = FrontDoor::classify(req.method(), req.uri(), req.headers());
+    if door == FrontDoor::S3
+        && (req
+            .uri()
+            .path()
+            .starts_with(&format!("{}/", app.delivery.ixmage_prefix()))
+            || crate::delivery::is_delivery(req.method(), req.uri(), req.headers()))
+    {
+        door = FrontDoor::Delivery;
+    }
     let method = req.method().clone();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let mut resp = match door {
@@ -165,6 +177,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
         FrontDoor::Metrics => routes::metrics(&app.metrics),
         FrontDoor::UnknownInternal => routes::unknown_internal(),
         FrontDoor::Oss => app.oss.handle(req, &request_id).await,
+        FrontDoor::Delivery => app.delivery.handle(req, &request_id).await,
         FrontDoor::S3 => s3_request(&app, req, &request_id).await,
     };
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {

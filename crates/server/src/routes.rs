@@ -15,14 +15,21 @@ pub enum FrontDoor {
     Metrics,
     /// Anything else under `/_imgd/`: 404, never the S3 API.
     UnknownInternal,
-    /// OSS-only operations (ProcessObject: `POST /{bucket}/{key}?x-oss-process`).
+    /// The OSS-compatible object API: requests signed the OSS way (an
+    /// `Authorization: OSS…` header, or an `OSSAccessKeyId` query parameter, whatever the
+    /// method) and OSS-only operations (ProcessObject: `POST /{bucket}/{key}?x-oss-process`).
+    /// s3s refuses OSS `Authorization` headers, so they must never reach the S3 door.
     Oss,
+    /// Reads without S3/OSS credentials: anonymous `GET`/`HEAD` of objects (public,
+    /// Cloudflare-signed) and ixmage-style URLs under their prefix. Chosen by
+    /// [`crate::delivery::is_delivery`] after `classify`, which needs the headers.
+    Delivery,
     /// Everything outside `/_imgd/`: the S3 API.
     S3,
 }
 
 impl FrontDoor {
-    pub fn classify(method: &Method, uri: &http::Uri) -> FrontDoor {
+    pub fn classify(method: &Method, uri: &http::Uri, headers: &http::HeaderMap) -> FrontDoor {
         let path = uri.path();
         let Some(internal) = path.strip_prefix("/_imgd/") else {
             let has_param = |name: &str| {
@@ -31,7 +38,14 @@ impl FrontDoor {
                         .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == name)
                 })
             };
-            if method == Method::POST && has_param("x-oss-process") {
+            let oss_header = headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().starts_with("OSS"));
+            if oss_header
+                || has_param("OSSAccessKeyId")
+                || (method == Method::POST && has_param("x-oss-process"))
+            {
                 return FrontDoor::Oss;
             }
             return FrontDoor::S3;
@@ -49,6 +63,7 @@ impl FrontDoor {
             FrontDoor::Metrics => "metrics",
             FrontDoor::UnknownInternal => "internal",
             FrontDoor::Oss => "oss",
+            FrontDoor::Delivery => "delivery",
             FrontDoor::S3 => "s3",
         }
     }

@@ -31,6 +31,8 @@ async fn service(dir: &std::path::Path) -> s3s::service::S3Service {
         max_header_bytes: 8192,
         shutdown_grace: Duration::from_secs(1),
         process_limits: Default::default(),
+        delivery: Default::default(),
+        admin_token: None,
     };
     // The vector is dated 2013: widen the skew window so only the signature is judged.
     let mut s3_config = s3s::config::S3Config::default();

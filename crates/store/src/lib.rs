@@ -23,6 +23,7 @@ mod list;
 pub mod model;
 mod multipart;
 mod objects;
+pub mod secrets;
 pub mod styles;
 
 pub use blobs::{BlobBackend, BlobStore};
@@ -149,6 +150,8 @@ impl Store {
         rows.iter().map(bucket_from_row).collect()
     }
 
+    /// Sets the S3 ACL. Delivery follows the ACL afterwards: an explicit delivery policy
+    /// (`signed`, say) is cleared, since the client just said who may read.
     pub async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> StoreResult<()> {
         let res = sqlx::query("UPDATE buckets SET acl = ? WHERE name = ?")
             .bind(acl.as_str())
@@ -158,6 +161,11 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(StoreError::NoSuchBucket);
         }
+        self.update_bucket_settings(name, |s| {
+            s.delivery = None;
+            Ok(())
+        })
+        .await?;
         Ok(())
     }
 
@@ -194,6 +202,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM styles WHERE bucket = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM secrets WHERE bucket = ?")
             .bind(name)
             .execute(&mut *tx)
             .await?;

@@ -143,6 +143,110 @@ pub struct BucketSettings {
     /// Separators that make `GET /bucket/key<sep>name` apply style `name` to `key`
     /// (OSS allows `-`, `_`, `/` and `!`; imgd also takes `@!`). Empty: off.
     pub style_delimiters: Vec<String>,
+    /// Who may read objects without S3/OSS credentials. `None` follows the S3 ACL
+    /// (public-read → public, otherwise private).
+    pub delivery: Option<DeliveryPolicy>,
+    /// Link schemes accepted when the policy is `Signed`.
+    pub schemes: Vec<LinkScheme>,
+    /// Referer allow-list for delivery: host names, `*.example.com` patterns. Empty
+    /// allows any referer; requests without one are always allowed.
+    pub referers: Vec<String>,
+    /// `Cache-Control` max-age of public responses, in seconds (default 3600).
+    pub cache_ttl_secs: Option<u32>,
+    /// Styles ("variants") served without a signature even when the bucket needs one.
+    pub public_styles: Vec<String>,
+}
+
+impl BucketSettings {
+    pub fn effective_delivery(&self, acl: BucketAcl) -> DeliveryPolicy {
+        self.delivery.unwrap_or(match acl {
+            BucketAcl::PublicRead => DeliveryPolicy::Public,
+            BucketAcl::Private => DeliveryPolicy::Private,
+        })
+    }
+
+    pub fn cache_ttl(&self) -> u32 {
+        self.cache_ttl_secs.unwrap_or(3600)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryPolicy {
+    /// Only S3/OSS-authenticated requests.
+    Private,
+    /// Anyone.
+    Public,
+    /// Links signed with one of the bucket's accepted schemes.
+    Signed,
+}
+
+impl DeliveryPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryPolicy::Private => "private",
+            DeliveryPolicy::Public => "public",
+            DeliveryPolicy::Signed => "signed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "private" => Some(DeliveryPolicy::Private),
+            "public" => Some(DeliveryPolicy::Public),
+            "signed" => Some(DeliveryPolicy::Signed),
+            _ => None,
+        }
+    }
+}
+
+/// Link-signing schemes a bucket can accept (S3 and OSS presigned URLs are
+/// authenticated requests and always work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkScheme {
+    /// Cloudflare-style `exp` + `sig` (HMAC-SHA256).
+    Cloudflare,
+    /// ixmage-style `key` (SHA-1 over token, sorted query, secret).
+    Ixmage,
+    /// imageproxy-py's weekly-rotating HMAC.
+    Weekly,
+}
+
+impl LinkScheme {
+    pub const ALL: [LinkScheme; 3] = [
+        LinkScheme::Cloudflare,
+        LinkScheme::Ixmage,
+        LinkScheme::Weekly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkScheme::Cloudflare => "cloudflare",
+            LinkScheme::Ixmage => "ixmage",
+            LinkScheme::Weekly => "weekly",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cloudflare" | "cf" => Some(LinkScheme::Cloudflare),
+            "ixmage" => Some(LinkScheme::Ixmage),
+            "weekly" => Some(LinkScheme::Weekly),
+            _ => None,
+        }
+    }
+}
+
+/// A link-signing secret. `bucket` is `None` for account secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secret {
+    pub id: String,
+    pub bucket: Option<String>,
+    pub secret: String,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub description: String,
 }
 
 pub fn now_ms() -> i64 {

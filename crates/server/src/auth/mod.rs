@@ -6,6 +6,7 @@
 //! - an extra key may use the buckets it was granted (read or read-write);
 //! - anonymous callers get nothing here (public reads are the delivery door's job).
 
+pub mod oss;
 pub mod sigv4;
 
 use store::{AccessKey, Permission, Store, StoreError};

@@ -166,13 +166,13 @@ impl ImageService {
     }
 
     /// For a key that does not exist: if the bucket enables style delimiters and the
-    /// key is `<object><delimiter><style>` with a defined style, the object and the
-    /// style's pipeline. An existing key always wins over this reading.
+    /// key is `<object><delimiter><style>` with a defined style, the object, the style's
+    /// pipeline and its name. An existing key always wins over this reading.
     pub async fn split_style_suffix(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<Option<(String, Pipeline)>, ImageError> {
+    ) -> Result<Option<(String, Pipeline, String)>, ImageError> {
         let settings = match self.store.bucket_settings(bucket).await {
             Ok(s) => s,
             Err(StoreError::NoSuchBucket) => return Ok(None),
@@ -198,7 +198,7 @@ impl ImageService {
                 Err(e) => return Err(e.into()),
             }
             if let Some(pipeline) = self.style_pipeline(bucket, name).await? {
-                return Ok(Some((object.to_owned(), pipeline)));
+                return Ok(Some((object.to_owned(), pipeline, name.to_owned())));
             }
         }
         Ok(None)

@@ -378,7 +378,7 @@ impl s3s::S3 for ImgdS3 {
         match self.do_get_object(req.clone()).await {
             Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => {
                 match self.images.split_style_suffix(&bucket, &key).await {
-                    Ok(Some((object, pipeline))) => {
+                    Ok(Some((object, pipeline, _))) => {
                         self.do_processed_get(req, &object, &pipeline).await
                     }
                     Ok(None) => Err(e),
@@ -399,7 +399,7 @@ impl s3s::S3 for ImgdS3 {
         match self.do_head_object(req.clone()).await {
             Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => {
                 match self.images.split_style_suffix(&bucket, &key).await {
-                    Ok(Some((object, pipeline))) => {
+                    Ok(Some((object, pipeline, _))) => {
                         self.do_processed_head(req, &object, &pipeline).await
                     }
                     Ok(None) => Err(e),

@@ -1,0 +1,325 @@
+//! PutObject (the body streams from the connection into the store, never whole in
+//! memory) and CopyObject (`PUT` with `x-oss-copy-source`).
+//!
+//! Besides the quoted upper-case MD5 `ETag`, a PUT answers `x-oss-hash-crc64ecma`, the
+//! CRC-64/XZ (ECMA-182) of the received body, which `oss2` compares with its own to
+//! catch corruption in transit.
+
+use super::get::{etag_in, oss_etag};
+use super::{OssDoor, OssError, OssRequest, from_store_error, invalid_argument};
+use crate::auth::oss::iso8601_ms;
+use crate::routes::{self, BoxBody};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use futures::Stream;
+use http::{HeaderMap, Response, StatusCode};
+use hyper::body::{Body as _, Incoming};
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use store::{ObjectHeaders, Permission, PutOptions, StoreError};
+
+/// CRC-64/XZ: ECMA-182's polynomial, reflected, with all-ones initial value and final
+/// XOR. OSS calls it crc64ecma.
+pub(crate) struct Crc64 {
+    state: u64,
+}
+
+const CRC64_POLY_REFLECTED: u64 = 0xC96C_5795_D787_0F42;
+
+static CRC64_TABLE: std::sync::LazyLock<[u64; 256]> = std::sync::LazyLock::new(|| {
+    let mut table = [0u64; 256];
+    for (i, slot) in table.iter_mut().enumerate() {
+        let mut crc = i as u64;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ CRC64_POLY_REFLECTED
+            } else {
+                crc >> 1
+            };
+        }
+        *slot = crc;
+    }
+    table
+});
+
+impl Crc64 {
+    pub fn new() -> Self {
+        Crc64 { state: !0 }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        let table = &*CRC64_TABLE;
+        let mut crc = self.state;
+        for &b in data {
+            crc = table[((crc ^ u64::from(b)) & 0xff) as usize] ^ (crc >> 8);
+        }
+        self.state = crc;
+    }
+
+    pub fn value(&self) -> u64 {
+        !self.state
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body as a stream of data frames, with a running CRC-64.
+struct BodyWithCrc {
+    body: Incoming,
+    crc: Crc64,
+}
+
+impl Stream for BodyWithCrc {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let frame = match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            // Trailers carry nothing OSS uses.
+            if let Ok(data) = frame.into_data() {
+                self.crc.update(&data);
+                return Poll::Ready(Some(Ok(data)));
+            }
+        }
+    }
+}
+
+/// The `Content-MD5` header as 16 bytes; present but malformed is `InvalidDigest`.
+fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, OssError> {
+    let Some(value) = headers.get("content-md5") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        OssError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidDigest",
+            "The Content-MD5 you specified is not valid.",
+        )
+    };
+    let text = value.to_str().map_err(|_| invalid())?;
+    let raw = B64.decode(text.trim()).map_err(|_| invalid())?;
+    raw.try_into().map(Some).map_err(|_| invalid())
+}
+
+/// The object headers a PUT (or a copy with `x-oss-metadata-directive: REPLACE`) stores:
+/// the standard entity headers and `x-oss-meta-*` (names lower-cased, prefix dropped).
+fn stored_headers(headers: &HeaderMap) -> ObjectHeaders {
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let user: BTreeMap<String, String> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let meta = name.as_str().strip_prefix("x-oss-meta-")?;
+            Some((meta.to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .filter(|(name, _)| !name.is_empty())
+        .collect();
+    ObjectHeaders {
+        content_type: h("content-type"),
+        cache_control: h("cache-control"),
+        content_disposition: h("content-disposition"),
+        content_encoding: h("content-encoding"),
+        content_language: h("content-language"),
+        expires: h("expires"),
+        user,
+    }
+}
+
+fn forbid_overwrite(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-oss-forbid-overwrite")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+fn put_header(resp: &mut Response<BoxBody>, name: &'static str, value: &str) {
+    if let Ok(v) = http::HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+impl OssDoor {
+    pub(super) async fn put_object(
+        &self,
+        req: &OssRequest,
+        body: Incoming,
+    ) -> Result<Response<BoxBody>, OssError> {
+        req.require(&req.bucket, Permission::ReadWrite)?;
+        let md5 = content_md5(&req.headers)?;
+        let expected_len = match req.header("content-length") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| invalid_argument("The Content-Length header is not a number."))?,
+            ),
+        };
+        let opts = PutOptions {
+            headers: stored_headers(&req.headers),
+            expected_len,
+            if_none_match_any: forbid_overwrite(&req.headers),
+            ..Default::default()
+        };
+        let mut stream = BodyWithCrc {
+            body,
+            crc: Crc64::new(),
+        };
+        let info = self
+            .images
+            .store()
+            .put_object(
+                &req.bucket,
+                &req.key,
+                opts,
+                &mut stream,
+                |digests| match md5 {
+                    Some(want) if want != digests.md5 => Err(StoreError::BadDigest(
+                        "The Content-MD5 you specified did not match what we received.".into(),
+                    )),
+                    _ => Ok(()),
+                },
+            )
+            .await
+            .map_err(from_store_error)?;
+        metrics::counter!("imgd_oss_bytes_in_total").increment(info.size);
+        let mut resp = routes::full(StatusCode::OK, "application/octet-stream", "");
+        resp.headers_mut().remove(http::header::CONTENT_TYPE);
+        put_header(&mut resp, "etag", &oss_etag(&info.etag));
+        put_header(
+            &mut resp,
+            "x-oss-hash-crc64ecma",
+            &stream.crc.value().to_string(),
+        );
+        if let Ok(raw) = hex::decode(&info.etag) {
+            put_header(&mut resp, "content-md5", &B64.encode(raw));
+        }
+        Ok(resp)
+    }
+
+    /// `PUT` with `x-oss-copy-source: /bucket/key` (key percent-encoded).
+    pub(super) async fn copy_object(
+        &self,
+        req: &OssRequest,
+    ) -> Result<Response<BoxBody>, OssError> {
+        let source = req.header("x-oss-copy-source").unwrap_or("");
+        let source = percent_encoding::percent_decode_str(source)
+            .decode_utf8()
+            .map_err(|_| invalid_argument("x-oss-copy-source is not valid UTF-8."))?;
+        let (src_bucket, src_key) = source
+            .strip_prefix('/')
+            .unwrap_or(&source)
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+            .ok_or_else(|| invalid_argument("x-oss-copy-source must be /bucket/key."))?;
+        req.require(src_bucket, Permission::Read)?;
+        req.require(&req.bucket, Permission::ReadWrite)?;
+        let replace = match req.header("x-oss-metadata-directive") {
+            None => false,
+            Some(d) if d.eq_ignore_ascii_case("COPY") => false,
+            Some(d) if d.eq_ignore_ascii_case("REPLACE") => true,
+            Some(_) => {
+                return Err(invalid_argument(
+                    "x-oss-metadata-directive must be COPY or REPLACE.",
+                ));
+            }
+        };
+        if forbid_overwrite(&req.headers) {
+            match self.images.store().object(&req.bucket, &req.key).await {
+                Ok(_) => return Err(from_store_error(StoreError::AlreadyExists)),
+                Err(StoreError::NoSuchKey) => {}
+                Err(e) => return Err(from_store_error(e)),
+            }
+        }
+        let if_match = req.header("x-oss-copy-source-if-match").map(str::to_owned);
+        let if_none_match = req
+            .header("x-oss-copy-source-if-none-match")
+            .map(str::to_owned);
+        let info = self
+            .images
+            .store()
+            .copy_object(
+                src_bucket,
+                src_key,
+                &req.bucket,
+                &req.key,
+                replace.then(|| stored_headers(&req.headers)),
+                |src| {
+                    let fails_match = if_match.as_deref().is_some_and(|m| !etag_in(m, &src.etag));
+                    let fails_none = if_none_match
+                        .as_deref()
+                        .is_some_and(|m| etag_in(m, &src.etag));
+                    if fails_match || fails_none {
+                        Err(StoreError::PreconditionFailed)
+                    } else {
+                        Ok(())
+                    }
+                },
+            )
+            .await
+            .map_err(from_store_error)?;
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult><ETag>{}</ETag><LastModified>{}</LastModified></CopyObjectResult>",
+            super::errors::xml_escape(&oss_etag(&info.etag)),
+            iso8601_ms(info.modified_ms)
+        );
+        let mut resp = routes::full(StatusCode::OK, "application/xml", body);
+        put_header(&mut resp, "etag", &oss_etag(&info.etag));
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc64_is_crc64_xz() {
+        let mut c = Crc64::new();
+        c.update(b"123456789");
+        assert_eq!(c.value(), 0x995D_C9BB_DF19_39FA);
+        let mut split = Crc64::new();
+        split.update(b"1234");
+        split.update(b"56789");
+        assert_eq!(split.value(), c.value());
+        assert_eq!(Crc64::new().value(), 0);
+    }
+
+    #[test]
+    fn content_md5_must_be_sixteen_base64_bytes() {
+        let mut h = HeaderMap::new();
+        assert_eq!(content_md5(&h).unwrap(), None);
+        h.insert("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==".parse().unwrap());
+        assert_eq!(
+            hex::encode(content_md5(&h).unwrap().unwrap()),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+        for bad in ["nope!", "AAAA"] {
+            h.insert("content-md5", bad.parse().unwrap());
+            assert_eq!(content_md5(&h).unwrap_err().code, "InvalidDigest");
+        }
+    }
+
+    #[test]
+    fn user_metadata_drops_the_prefix() {
+        let mut h = HeaderMap::new();
+        h.insert("x-oss-meta-Author", "me".parse().unwrap());
+        h.insert("x-oss-forbid-overwrite", "true".parse().unwrap());
+        h.insert("content-type", "image/jpeg".parse().unwrap());
+        let stored = stored_headers(&h);
+        assert_eq!(stored.user.get("author").map(String::as_str), Some("me"));
+        assert_eq!(stored.user.len(), 1);
+        assert_eq!(stored.content_type.as_deref(), Some("image/jpeg"));
+        assert!(forbid_overwrite(&h));
+    }
+}
