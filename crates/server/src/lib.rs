@@ -7,6 +7,7 @@
 //! cap, signing region), then the s3s service, whose operations are implemented in
 //! [`s3`] over a [`store::Store`].
 
+pub mod admin;
 pub mod auth;
 pub mod delivery;
 pub mod guard;

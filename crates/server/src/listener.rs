@@ -1,6 +1,7 @@
 //! The accept loop: connection limit, head-read timeout, head-size limit, graceful
 //! shutdown, and per-request dispatch to a front door.
 
+use crate::admin::AdminDoor;
 use crate::auth::Callers;
 use crate::delivery::DeliveryDoor;
 use crate::images::ImageService;
@@ -24,6 +25,7 @@ use tokio::sync::Semaphore;
 
 struct App {
     store: Store,
+    admin: AdminDoor,
     delivery: DeliveryDoor,
     oss: OssDoor,
     s3: S3Service,
@@ -82,6 +84,7 @@ pub async fn serve(
         cfg.root_secret_key.clone(),
     );
     let app = Arc::new(App {
+        admin: AdminDoor::new(store.clone(), cfg.admin_token.clone()),
         store,
         delivery: DeliveryDoor::new(images.clone(), cfg.delivery.clone()),
         oss: OssDoor::new(images, callers).with_domain(cfg.domain.clone()),
@@ -178,6 +181,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
         FrontDoor::UnknownInternal => routes::unknown_internal(),
         FrontDoor::Oss => app.oss.handle(req, &request_id).await,
         FrontDoor::Delivery => app.delivery.handle(req, &request_id).await,
+        FrontDoor::Admin => app.admin.handle(req).await,
         FrontDoor::S3 => s3_request(&app, req, &request_id).await,
     };
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {

@@ -13,6 +13,8 @@ pub enum FrontDoor {
     Health,
     /// `GET /_imgd/metrics`: Prometheus text format.
     Metrics,
+    /// `/_imgd/admin/...`: the admin API (bearer token).
+    Admin,
     /// Anything else under `/_imgd/`: 404, never the S3 API.
     UnknownInternal,
     /// The OSS-compatible object API: requests signed the OSS way (an
@@ -53,6 +55,7 @@ impl FrontDoor {
         match (method, internal) {
             (&Method::GET | &Method::HEAD, "health") => FrontDoor::Health,
             (&Method::GET | &Method::HEAD, "metrics") => FrontDoor::Metrics,
+            (_, p) if p.starts_with("admin/") => FrontDoor::Admin,
             _ => FrontDoor::UnknownInternal,
         }
     }
@@ -63,6 +66,7 @@ impl FrontDoor {
             FrontDoor::Metrics => "metrics",
             FrontDoor::UnknownInternal => "internal",
             FrontDoor::Oss => "oss",
+            FrontDoor::Admin => "admin",
             FrontDoor::Delivery => "delivery",
             FrontDoor::S3 => "s3",
         }

@@ -1,0 +1,409 @@
+//! The admin API under `/_imgd/admin/`: JSON over HTTP with a bearer token, for what the
+//! `imgd` CLI does locally (bucket delivery policies, styles, link secrets). Documented
+//! in `docs/openapi.yaml`.
+//!
+//! [`AdminDoor::handle`] checks the token, matches the path against [`Endpoint`] (one
+//! variant per operation), and runs it against the [`Store`]. Errors are
+//! `{"error": code, "message": text}` with a 4xx status.
+
+use crate::routes::{self, BoxBody};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::{BucketSettings, DeliveryPolicy, LinkScheme, Store, StoreError};
+
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AdminDoor {
+    store: Store,
+    token: Option<String>,
+}
+
+/// Every admin operation.
+#[derive(Debug, PartialEq, Eq)]
+enum Endpoint {
+    ListBuckets,
+    GetPolicy(String),
+    PutPolicy(String),
+    ListStyles(String),
+    PutStyle(String, String),
+    DeleteStyle(String, String),
+    ListSecrets,
+    CreateSecret,
+    RevokeSecret(String),
+}
+
+impl Endpoint {
+    fn route(method: &Method, path: &str) -> Option<Endpoint> {
+        let rest = path.strip_prefix("/_imgd/admin/")?;
+        let parts: Vec<String> = rest
+            .trim_end_matches('/')
+            .split('/')
+            .map(|p| {
+                percent_encoding::percent_decode_str(p)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        use Endpoint as E;
+        Some(match (method, parts.as_slice()) {
+            (&Method::GET, ["buckets"]) => E::ListBuckets,
+            (&Method::GET, ["buckets", b, "policy"]) => E::GetPolicy(b.to_string()),
+            (&Method::PUT, ["buckets", b, "policy"]) => E::PutPolicy(b.to_string()),
+            (&Method::GET, ["buckets", b, "styles"]) => E::ListStyles(b.to_string()),
+            (&Method::PUT, ["buckets", b, "styles", s]) => {
+                E::PutStyle(b.to_string(), s.to_string())
+            }
+            (&Method::DELETE, ["buckets", b, "styles", s]) => {
+                E::DeleteStyle(b.to_string(), s.to_string())
+            }
+            (&Method::GET, ["secrets"]) => E::ListSecrets,
+            (&Method::POST, ["secrets"]) => E::CreateSecret,
+            (&Method::POST, ["secrets", id, "revoke"]) => E::RevokeSecret(id.to_string()),
+            _ => return None,
+        })
+    }
+}
+
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn api_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchBucket => {
+                api_error(StatusCode::NOT_FOUND, "NoSuchBucket", "no such bucket")
+            }
+            StoreError::InvalidArgument(m) => {
+                api_error(StatusCode::BAD_REQUEST, "InvalidArgument", m)
+            }
+            other => {
+                tracing::error!(error = %other, "store failure on the admin API");
+                api_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "internal error",
+                )
+            }
+        }
+    }
+}
+
+/// The policy document of `PUT /buckets/{name}/policy`. Absent fields are left alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyUpdate {
+    delivery: Option<String>,
+    schemes: Option<Vec<String>>,
+    referers: Option<Vec<String>>,
+    cache_ttl_secs: Option<u32>,
+    public_styles: Option<Vec<String>>,
+    style_delimiters: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StyleBody {
+    process: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretBody {
+    bucket: Option<String>,
+    value: Option<String>,
+    #[serde(default)]
+    description: String,
+}
+
+fn policy_json(name: &str, s: &BucketSettings, acl: store::BucketAcl) -> Value {
+    json!({
+        "bucket": name,
+        "delivery": s.effective_delivery(acl).as_str(),
+        "schemes": s.schemes.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+        "referers": s.referers,
+        "cache_ttl_secs": s.cache_ttl(),
+        "public_styles": s.public_styles,
+        "style_delimiters": s.style_delimiters,
+    })
+}
+
+const STYLE_DELIMITERS: [&str; 5] = ["!", "@!", "-", "_", "/"];
+
+impl AdminDoor {
+    pub fn new(store: Store, token: Option<String>) -> Self {
+        AdminDoor { store, token }
+    }
+
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<BoxBody> {
+        match self.serve(req).await {
+            Ok((status, body)) => routes::full(status, "application/json", body.to_string()),
+            Err(e) => routes::full(
+                e.status,
+                "application/json",
+                json!({"error": e.code, "message": e.message}).to_string(),
+            ),
+        }
+    }
+
+    fn authorized(&self, req: &Request<Incoming>) -> Result<(), ApiError> {
+        let Some(token) = &self.token else {
+            return Err(api_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the admin API is off (set admin_token)",
+            ));
+        };
+        let presented = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if signing::constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(api_error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "a valid bearer token is required",
+            ))
+        }
+    }
+
+    async fn serve(&self, req: Request<Incoming>) -> Result<(StatusCode, Value), ApiError> {
+        self.authorized(&req)?;
+        let endpoint = Endpoint::route(req.method(), req.uri().path()).ok_or_else(|| {
+            api_error(StatusCode::NOT_FOUND, "NotFound", "no such admin endpoint")
+        })?;
+        let body = read_body(req.into_body()).await?;
+        use Endpoint as E;
+        match endpoint {
+            E::ListBuckets => {
+                let mut out = Vec::new();
+                for b in self.store.list_buckets().await? {
+                    let s = self.store.bucket_settings(&b.name).await?;
+                    out.push(policy_json(&b.name, &s, b.acl));
+                }
+                Ok((StatusCode::OK, json!({ "buckets": out })))
+            }
+            E::GetPolicy(name) => {
+                let b = self.store.bucket(&name).await?;
+                let s = self.store.bucket_settings(&name).await?;
+                Ok((StatusCode::OK, policy_json(&name, &s, b.acl)))
+            }
+            E::PutPolicy(name) => self.put_policy(&name, &body).await,
+            E::ListStyles(name) => {
+                let styles = self.store.list_styles(&name).await?;
+                Ok((StatusCode::OK, json!({ "styles": styles })))
+            }
+            E::PutStyle(bucket, name) => {
+                let doc: StyleBody = parse_json(&body)?;
+                match imaging::oss::parse_process(&doc.process) {
+                    Ok(imaging::Process::Pipeline(_)) => {}
+                    Ok(imaging::Process::Style(_)) => {
+                        return Err(api_error(
+                            StatusCode::BAD_REQUEST,
+                            "InvalidArgument",
+                            "a style cannot refer to another style",
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(api_error(
+                            StatusCode::BAD_REQUEST,
+                            "InvalidArgument",
+                            e.to_string(),
+                        ));
+                    }
+                }
+                self.store.put_style(&bucket, &name, &doc.process).await?;
+                Ok((
+                    StatusCode::OK,
+                    json!({"bucket": bucket, "name": name, "process": doc.process}),
+                ))
+            }
+            E::DeleteStyle(bucket, name) => {
+                self.store.delete_style(&bucket, &name).await?;
+                Ok((StatusCode::OK, json!({"deleted": name})))
+            }
+            E::ListSecrets => {
+                let secrets = self.store.list_secrets(None).await?;
+                let list: Vec<Value> = secrets
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "id": s.id,
+                            "bucket": s.bucket,
+                            "created_ms": s.created_ms,
+                            "revoked_ms": s.revoked_ms,
+                            "description": s.description,
+                        })
+                    })
+                    .collect();
+                Ok((StatusCode::OK, json!({ "secrets": list })))
+            }
+            E::CreateSecret => {
+                let doc: SecretBody = if body.is_empty() {
+                    SecretBody::default()
+                } else {
+                    parse_json(&body)?
+                };
+                let s = self
+                    .store
+                    .create_secret(
+                        doc.bucket.as_deref(),
+                        doc.value.as_deref(),
+                        &doc.description,
+                    )
+                    .await?;
+                Ok((
+                    StatusCode::CREATED,
+                    json!({"id": s.id, "bucket": s.bucket, "secret": s.secret, "created_ms": s.created_ms}),
+                ))
+            }
+            E::RevokeSecret(id) => {
+                self.store.revoke_secret(&id).await?;
+                Ok((StatusCode::OK, json!({"revoked": id})))
+            }
+        }
+    }
+
+    async fn put_policy(&self, name: &str, body: &[u8]) -> Result<(StatusCode, Value), ApiError> {
+        let doc: PolicyUpdate = parse_json(body)?;
+        let bad = |m: String| api_error(StatusCode::BAD_REQUEST, "InvalidArgument", m);
+        let delivery = match &doc.delivery {
+            Some(d) => Some(DeliveryPolicy::parse(d).ok_or_else(|| {
+                bad(format!(
+                    "delivery {d:?} is not one of private, public, signed"
+                ))
+            })?),
+            None => None,
+        };
+        let schemes = match &doc.schemes {
+            Some(list) => Some(
+                list.iter()
+                    .map(|s| {
+                        LinkScheme::parse(s).ok_or_else(|| {
+                            bad(format!(
+                                "scheme {s:?} is not one of cloudflare, ixmage, weekly"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
+        if let Some(delims) = &doc.style_delimiters
+            && let Some(d) = delims
+                .iter()
+                .find(|d| !STYLE_DELIMITERS.contains(&d.as_str()))
+        {
+            return Err(bad(format!(
+                "style delimiter {d:?} is not one of {}",
+                STYLE_DELIMITERS.join(" ")
+            )));
+        }
+        // Check the bucket before changing its ACL.
+        self.store.bucket(name).await?;
+        match delivery {
+            Some(DeliveryPolicy::Public) => {
+                self.store
+                    .set_bucket_acl(name, store::BucketAcl::PublicRead)
+                    .await?
+            }
+            Some(_) => {
+                self.store
+                    .set_bucket_acl(name, store::BucketAcl::Private)
+                    .await?
+            }
+            None => {}
+        }
+        let settings = self
+            .store
+            .update_bucket_settings(name, move |s| {
+                if let Some(d) = delivery {
+                    s.delivery = Some(d);
+                }
+                if let Some(x) = schemes {
+                    s.schemes = x;
+                }
+                if let Some(x) = doc.referers {
+                    s.referers = x;
+                }
+                if let Some(x) = doc.cache_ttl_secs {
+                    s.cache_ttl_secs = Some(x);
+                }
+                if let Some(x) = doc.public_styles {
+                    s.public_styles = x;
+                }
+                if let Some(x) = doc.style_delimiters {
+                    s.style_delimiters = x;
+                }
+                Ok(())
+            })
+            .await?;
+        let acl = self.store.bucket(name).await?.acl;
+        Ok((StatusCode::OK, policy_json(name, &settings, acl)))
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| api_error(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| {
+            api_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                format!("the body could not be read (at most {MAX_BODY_BYTES} bytes): {e}"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            Endpoint::route(&Method::PUT, "/_imgd/admin/buckets/photos/styles/thumb"),
+            Some(Endpoint::PutStyle("photos".into(), "thumb".into()))
+        );
+        assert_eq!(
+            Endpoint::route(&Method::POST, "/_imgd/admin/secrets/sec_1/revoke"),
+            Some(Endpoint::RevokeSecret("sec_1".into()))
+        );
+        assert_eq!(
+            Endpoint::route(&Method::GET, "/_imgd/admin/buckets/"),
+            Some(Endpoint::ListBuckets)
+        );
+        assert_eq!(
+            Endpoint::route(&Method::DELETE, "/_imgd/admin/secrets"),
+            None
+        );
+        assert_eq!(Endpoint::route(&Method::GET, "/_imgd/other"), None);
+    }
+}
