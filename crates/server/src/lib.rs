@@ -2,7 +2,8 @@
 //!
 //! [`serve`] binds the listener and runs the accept loop ([`listener`]). Each request is
 //! classified by [`routes::FrontDoor`]: internal routes live under `/_imgd/` (a prefix no
-//! bucket can have, since bucket names cannot contain `_`), everything else goes to the
+//! bucket can have, since bucket names cannot contain `_`); requests signed the OSS way
+//! (and ProcessObject) go to the OSS-compatible door [`oss`]; everything else goes to the
 //! S3 API. S3 requests first pass [`guard`] (checks s3s does not make: presigned expiry
 //! cap, signing region), then the s3s service, whose operations are implemented in
 //! [`s3`] over a [`store::Store`].

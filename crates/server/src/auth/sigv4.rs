@@ -123,13 +123,11 @@ pub async fn verify(
     let body_hash = hex::encode(Sha256::digest(body));
     // Without the S3 header, SigV4 signs the body's hash itself.
     let payload_hash = header("x-amz-content-sha256").unwrap_or(&body_hash);
-    if payload_hash != sigv4::UNSIGNED_PAYLOAD {
-        if !payload_hash.eq_ignore_ascii_case(&body_hash) {
-            return Err(refused(
-                "XAmzContentSHA256Mismatch",
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            ));
-        }
+    if payload_hash != sigv4::UNSIGNED_PAYLOAD && !payload_hash.eq_ignore_ascii_case(&body_hash) {
+        return Err(refused(
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        ));
     }
     let mut signed_headers = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {

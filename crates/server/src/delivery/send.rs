@@ -64,7 +64,7 @@ pub fn http_date(unix: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&text).ok()
 }
 
-fn header_str<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

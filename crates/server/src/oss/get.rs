@@ -1,6 +1,6 @@
-//! GetObject (plain, ranged, or rendered for `x-oss-process`), HeadObject and
-//! GetObjectMeta (`HEAD ?objectMeta`), with conditional requests, `response-*`
-//! overrides and the caching policy described in the module docs.
+//! GetObject (plain, ranged, or rendered for `x-oss-process`) with conditional
+//! requests and `response-*` overrides, and what GET and HEAD share: the object's
+//! response headers and the caching policy described in the module docs.
 
 use super::{OssDoor, OssError, OssRequest, from_image_error, from_store_error};
 use crate::auth::oss::{Proof, http_date};
@@ -63,14 +63,18 @@ pub(crate) fn etag_in(header: &str, etag: &str) -> bool {
     })
 }
 
-enum Refusal {
+pub(super) enum Refusal {
     NotModified,
     Failed,
 }
 
 /// RFC 9110's order: If-Match, else If-Unmodified-Since; then If-None-Match, else
 /// If-Modified-Since.
-fn check_conditions(headers: &HeaderMap, etag: &str, modified_ms: i64) -> Result<(), Refusal> {
+pub(super) fn check_conditions(
+    headers: &HeaderMap,
+    etag: &str,
+    modified_ms: i64,
+) -> Result<(), Refusal> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let modified = modified_ms.div_euclid(1000);
     let date = |name: &str| h(name).and_then(crate::auth::oss::parse_date);
@@ -148,7 +152,7 @@ fn pick_range(header: Option<&str>, size: u64, standard: bool) -> RangeChoice {
     }
 }
 
-fn put_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
+pub(super) fn put_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
@@ -164,7 +168,7 @@ impl OssRequest {
     }
 
     /// Cache-Control/Expires under this request's proof.
-    fn set_cache_headers(&self, headers: &mut HeaderMap, own: Option<&str>) {
+    pub(super) fn set_cache_headers(&self, headers: &mut HeaderMap, own: Option<&str>) {
         let own = self.override_of("cache-control").or(own);
         let (cache_control, expires) = cache_headers(self.proof, own, self.now);
         put_header(headers, "cache-control", &cache_control);
@@ -175,7 +179,7 @@ impl OssRequest {
 }
 
 /// The headers describing a stored object, as GET and HEAD send them.
-fn object_headers(req: &OssRequest, info: &ObjectInfo) -> HeaderMap {
+pub(super) fn object_headers(req: &OssRequest, info: &ObjectInfo) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let h = &info.headers;
     let content_type = req
@@ -219,14 +223,14 @@ fn object_headers(req: &OssRequest, info: &ObjectInfo) -> HeaderMap {
     headers
 }
 
-fn respond(status: StatusCode, headers: HeaderMap, body: BoxBody) -> Response<BoxBody> {
+pub(super) fn respond(status: StatusCode, headers: HeaderMap, body: BoxBody) -> Response<BoxBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
     resp
 }
 
-fn not_modified(mut headers: HeaderMap) -> Response<BoxBody> {
+pub(super) fn not_modified(mut headers: HeaderMap) -> Response<BoxBody> {
     // A 304 carries validators and caching headers, never a body or its length.
     headers.remove(http::header::CONTENT_LENGTH);
     headers.remove(http::header::CONTENT_TYPE);
@@ -317,56 +321,8 @@ impl OssDoor {
         Ok(respond(status, headers, body))
     }
 
-    pub(super) async fn head_object(
-        &self,
-        req: &OssRequest,
-    ) -> Result<Response<BoxBody>, OssError> {
-        req.require(&req.bucket, Permission::Read)?;
-        if let Some(ops) = req.param("x-oss-process") {
-            return self.processed(req, ops, true).await;
-        }
-        let info = self
-            .images
-            .store()
-            .object(&req.bucket, &req.key)
-            .await
-            .map_err(from_store_error)?;
-        let mut headers = object_headers(req, &info);
-        match check_conditions(&req.headers, &info.etag, info.modified_ms) {
-            Ok(()) => {}
-            Err(Refusal::Failed) => return Err(super::errors::precondition_failed()),
-            Err(Refusal::NotModified) => return Ok(not_modified(headers)),
-        }
-        put_header(&mut headers, "content-length", &info.size.to_string());
-        Ok(respond(StatusCode::OK, headers, routes::empty_body()))
-    }
-
-    /// `HEAD ?objectMeta`: ETag, size and modification time only.
-    pub(super) async fn get_object_meta(
-        &self,
-        req: &OssRequest,
-    ) -> Result<Response<BoxBody>, OssError> {
-        req.require(&req.bucket, Permission::Read)?;
-        let info = self
-            .images
-            .store()
-            .object(&req.bucket, &req.key)
-            .await
-            .map_err(from_store_error)?;
-        let mut headers = HeaderMap::new();
-        put_header(&mut headers, "etag", &oss_etag(&info.etag));
-        put_header(&mut headers, "content-length", &info.size.to_string());
-        put_header(
-            &mut headers,
-            "last-modified",
-            &http_date(info.modified_ms.div_euclid(1000)),
-        );
-        req.set_cache_headers(&mut headers, None);
-        Ok(respond(StatusCode::OK, headers, routes::empty_body()))
-    }
-
     /// GET or HEAD of `key` rendered through `ops`, as the S3 door's processed reads.
-    async fn processed(
+    pub(super) async fn processed(
         &self,
         req: &OssRequest,
         ops: &str,

@@ -11,9 +11,9 @@
 //!   body is read first because SigV4 signs it). The result is an [`OssRequest`]: who
 //!   ([`Caller`]), how ([`Proof`]: header or signed URL with its expiry), and what.
 //! - Dispatch by method, key and sub-resource to one file per operation family:
-//!   `get.rs` (GetObject, plain, ranged, or rendered through
-//!   [`ImageService`] for `x-oss-process`; HeadObject and GetObjectMeta), `put.rs`
-//!   (PutObject streaming the body into [`store::Store::put_object`], CopyObject), `delete.rs`,
+//!   `get.rs` (GetObject, plain, ranged, or rendered through [`ImageService`] for
+//!   `x-oss-process`), `head.rs` (HeadObject, GetObjectMeta), `put.rs` (PutObject
+//!   streaming the body into [`store::Store::put_object`], CopyObject), `delete.rs`,
 //!   `list.rs` (ListObjects, OSS's `ListBucketResult`), `process_object.rs` (saveas).
 //!   Each checks [`Caller::may`] for the bucket it touches.
 //! - Responses carry OSS's headers (`x-oss-request-id`, quoted upper-case hex `ETag` as
@@ -34,6 +34,7 @@
 mod delete;
 mod errors;
 mod get;
+mod head;
 mod list;
 mod process_object;
 mod put;
@@ -378,6 +379,55 @@ mod tests {
             Ok(("pics".into(), "x.jpg".into()))
         );
         assert_eq!(t("/b/%ff", None, None), Err("InvalidObjectName"));
+    }
+
+    #[test]
+    fn oss_signed_requests_never_reach_the_s3_door() {
+        use crate::routes::FrontDoor;
+        let door = |method: Method, uri: &str, auth: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(a) = auth {
+                headers.insert(http::header::AUTHORIZATION, a.parse().unwrap());
+            }
+            FrontDoor::classify(&method, &uri.parse().unwrap(), &headers)
+        };
+        for method in [
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::DELETE,
+            Method::POST,
+        ] {
+            assert_eq!(
+                door(method.clone(), "/b/k", Some("OSS ak:sig")),
+                FrontDoor::Oss
+            );
+            assert_eq!(
+                door(
+                    method.clone(),
+                    "/b/k?OSSAccessKeyId=ak&Expires=1&Signature=s",
+                    None
+                ),
+                FrontDoor::Oss
+            );
+        }
+        assert_eq!(door(Method::GET, "/b/", Some("OSS ak:sig")), FrontDoor::Oss);
+        assert_eq!(
+            door(Method::POST, "/b/k?x-oss-process", None),
+            FrontDoor::Oss
+        );
+        assert_eq!(
+            door(Method::PUT, "/b/k", Some("AWS4-HMAC-SHA256 Credential=x")),
+            FrontDoor::S3
+        );
+        assert_eq!(
+            door(Method::GET, "/b/k?x-oss-process=image/resize,w_1", None),
+            FrontDoor::S3
+        );
+        assert_eq!(
+            door(Method::GET, "/_imgd/health", Some("OSS ak:sig")),
+            FrontDoor::Health
+        );
     }
 
     #[test]
