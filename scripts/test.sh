@@ -14,6 +14,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== fuzzing (each cargo-fuzz target for 60 s)"
+./scripts/fuzz.sh 60
+
 echo "== release build for the integration tests"
 cargo build --release --locked
 
