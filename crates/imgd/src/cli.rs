@@ -246,6 +246,7 @@ async fn serve(cfg: Config) -> Result<()> {
     }
     let store = open_store(&cfg, true).await?;
     apply_bucket_config(&store, &cfg.buckets).await?;
+    apply_secret_config(&store, &cfg.secrets).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -432,6 +433,64 @@ async fn apply_bucket_config(store: &Store, buckets: &[crate::config::BucketConf
         for (name, process) in &b.styles {
             store.put_style(&b.name, name, process).await?;
         }
+        let delivery = b.delivery.as_deref().and_then(store::DeliveryPolicy::parse);
+        match delivery {
+            Some(store::DeliveryPolicy::Public) => {
+                store.set_bucket_acl(&b.name, BucketAcl::PublicRead).await?
+            }
+            Some(_) => store.set_bucket_acl(&b.name, BucketAcl::Private).await?,
+            None => {}
+        }
+        let schemes: Option<Vec<store::LinkScheme>> = b.schemes.as_ref().map(|l| {
+            l.iter()
+                .filter_map(|s| store::LinkScheme::parse(s))
+                .collect()
+        });
+        let b2 = b.clone();
+        store
+            .update_bucket_settings(&b.name, move |s| {
+                if delivery.is_some() {
+                    s.delivery = delivery;
+                }
+                if let Some(x) = schemes {
+                    s.schemes = x;
+                }
+                if let Some(x) = b2.referers {
+                    s.referers = x;
+                }
+                if let Some(x) = b2.cache_ttl_secs {
+                    s.cache_ttl_secs = Some(x);
+                }
+                if let Some(x) = b2.public_styles {
+                    s.public_styles = x;
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Imports the `[[secrets]]` of the configuration that the store does not hold yet.
+async fn apply_secret_config(store: &Store, secrets: &[crate::config::SecretConfig]) -> Result<()> {
+    for sec in secrets {
+        let existing = store.list_secrets(sec.bucket.as_deref()).await?;
+        if existing
+            .iter()
+            .any(|s| s.secret == sec.value && s.bucket == sec.bucket)
+        {
+            continue;
+        }
+        let created = store
+            .create_secret(sec.bucket.as_deref(), Some(&sec.value), &sec.description)
+            .await
+            .with_context(|| {
+                format!(
+                    "importing a secret for {}",
+                    sec.bucket.as_deref().unwrap_or("the account")
+                )
+            })?;
+        tracing::info!(id = %created.id, "imported a link secret from the configuration");
     }
     Ok(())
 }

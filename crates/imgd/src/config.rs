@@ -52,6 +52,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Buckets to create (if missing) and configure at start-up.
     pub buckets: Vec<BucketConfig>,
+    /// Link-signing secrets to import at start-up.
+    pub secrets: Vec<SecretConfig>,
     /// The account token in ixmage-style URLs (`/{prefix}/{token}/{alias}/{path}`).
     /// Not a secret: it appears in every link. Default: derived from the root key.
     pub account_token: Option<String>,
@@ -72,6 +74,26 @@ pub struct BucketConfig {
     pub style_delimiters: Option<Vec<String>>,
     /// Named styles: name = "image/..." process string.
     pub styles: std::collections::BTreeMap<String, String>,
+    /// Delivery policy: `private`, `public` or `signed` (overrides `public`).
+    pub delivery: Option<String>,
+    /// Link schemes a `signed` bucket accepts: `cloudflare`, `ixmage`, `weekly`.
+    pub schemes: Option<Vec<String>>,
+    /// Referer allow-list (`example.com`, `*.example.com`).
+    pub referers: Option<Vec<String>>,
+    /// Cache-Control max-age of public responses.
+    pub cache_ttl_secs: Option<u32>,
+    /// Styles served without a signature.
+    pub public_styles: Option<Vec<String>>,
+}
+
+/// `[[secrets]]`: a link-signing secret to make sure of at start-up (imported by value,
+/// so links signed with it keep working). No `bucket` means an account secret.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretConfig {
+    pub bucket: Option<String>,
+    pub value: String,
+    pub description: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +143,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             database: DatabaseConfig::default(),
             buckets: Vec::new(),
+            secrets: Vec::new(),
             account_token: None,
             ixmage_prefix: "/_ix".into(),
             admin_token: None,
@@ -252,6 +275,11 @@ impl Config {
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("admin_token must be at least 16 characters");
         }
+        for sec in &self.secrets {
+            if sec.value.len() < 8 {
+                bail!("[[secrets]]: a secret value must be at least 8 characters");
+            }
+        }
         if self.process_memory_budget_mpx == 0 {
             bail!("process_memory_budget_mpx must be at least 1");
         }
@@ -259,6 +287,22 @@ impl Config {
             if let Some(delims) = &b.style_delimiters {
                 check_style_delimiters(delims)
                     .with_context(|| format!("[[buckets]] {}", b.name))?;
+            }
+            if let Some(d) = &b.delivery
+                && store::DeliveryPolicy::parse(d).is_none()
+            {
+                bail!(
+                    "[[buckets]] {}: delivery {d:?} is not private, public or signed",
+                    b.name
+                );
+            }
+            for scheme in b.schemes.iter().flatten() {
+                if store::LinkScheme::parse(scheme).is_none() {
+                    bail!(
+                        "[[buckets]] {}: scheme {scheme:?} is not cloudflare, ixmage or weekly",
+                        b.name
+                    );
+                }
             }
             for (name, process) in &b.styles {
                 if !store::styles::valid_style_name(name) {

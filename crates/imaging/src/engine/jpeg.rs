@@ -245,7 +245,10 @@ mod shrink_tests {
     fn leaves_at_least_a_factor_of_two_for_lanczos() {
         for shrink in [1.0, 1.99, 2.0, 3.78, 4.0, 7.9, 8.0, 15.9, 16.0, 40.0] {
             let denom = shrink_on_load(shrink);
-            assert!(shrink / denom as f64 >= 2.0 || denom == 1, "{shrink}: 1/{denom}");
+            assert!(
+                shrink / denom as f64 >= 2.0 || denom == 1,
+                "{shrink}: 1/{denom}"
+            );
         }
         assert_eq!(shrink_on_load(3.78), 1);
         assert_eq!(shrink_on_load(4.0), 2);
