@@ -614,6 +614,64 @@ fn truncated_and_corrupt_inputs_are_errors_not_panics() {
     }
 }
 
+/// A frame placed wholly right of (or below) the canvas draws nothing; found by the
+/// `decode_with_limits` fuzz target, where it indexed the canvas out of bounds.
+#[test]
+fn gif_frames_outside_the_canvas_draw_nothing() {
+    let mut gif = b"GIF89a".to_vec();
+    // 2x2 screen, global colour table of two entries: black, white.
+    gif.extend_from_slice(&[2, 0, 2, 0, 0x80, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF]);
+    // (disposal, left, top, LZW data of one pixel): white at (0, 0); black at (16, 0),
+    // disposed to the background; black at (0, 16).
+    for (disposal, left, top, pixel) in [
+        (1u8, 0u8, 0u8, [0x4C, 0x01]),
+        (2, 16, 0, [0x44, 0x01]),
+        (1, 0, 16, [0x44, 0x01]),
+    ] {
+        gif.extend_from_slice(&[0x21, 0xF9, 4, disposal << 2, 10, 0, 0, 0]);
+        gif.extend_from_slice(&[0x2C, left, 0, top, 0, 1, 0, 1, 0, 0]);
+        gif.extend_from_slice(&[2, 2, pixel[0], pixel[1], 0]);
+    }
+    gif.push(0x3B);
+
+    let img = decoded(&gif);
+    assert_eq!(img.frames.len(), 3);
+    for (i, f) in img.frames.iter().enumerate() {
+        assert_eq!((f.width, f.height), (2, 2), "frame {i}");
+        assert_eq!(f.pixel(0, 0), [255, 255, 255, 255], "frame {i}");
+        assert_eq!(f.pixel(1, 1)[3], 0, "frame {i}");
+    }
+    for ops in ["image/resize,w_1", "image/format,png"] {
+        match run(&gif, ops) {
+            Ok(_) => {}
+            Err(e) => panic!("{ops}: {e}"),
+        }
+    }
+}
+
+/// A box inside `meta` that claims more bytes than its parent holds is refused before
+/// avif-parse reserves its declared size; found by the `decode_with_limits` fuzz target
+/// as a 3 GB allocation for a 472-byte file.
+#[test]
+fn avif_boxes_overrunning_their_parent_are_refused_before_parsing() {
+    let avif = output(run(&corpus("with-alpha.png"), "image/resize,w_16/format,avif").unwrap()).0;
+    assert!(run(&avif, "image/info").is_ok());
+    let iloc = avif
+        .windows(4)
+        .position(|w| w == b"iloc")
+        .expect("an iloc box");
+    for size in [0xB800_002C_u32, u32::MAX, 0x0001_0000] {
+        let mut bad = avif.clone();
+        bad[iloc - 4..iloc].copy_from_slice(&size.to_be_bytes());
+        for ops in ["image/info", "image/resize,w_8"] {
+            match run(&bad, ops) {
+                Err(EngineError::Decode(m)) if m.contains("overrun") => {}
+                other => panic!("iloc of {size} bytes, {ops}: {other:?}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn heic_sources_are_refused_as_unsupported() {
     let mut heic = vec![0, 0, 0, 24];

@@ -201,29 +201,46 @@ fn boxes(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
     })
 }
 
-/// Whether the top-level boxes exactly fill `data` (a truncated file does not).
+/// Whether the top-level boxes exactly fill `data` (a truncated file does not), and the
+/// boxes inside `meta`, `iprp` and `ipco` fit in their parent. avif-parse reserves memory
+/// for a box's declared size before reading it (`iloc`, `auxC`), so a few hundred bytes
+/// that declare a box of gigabytes must be refused here, not allocated for.
 fn boxes_fill(data: &[u8]) -> bool {
     let mut at = 0usize;
     while at < data.len() {
         let Some(head) = data.get(at..at + 8) else {
             return false;
         };
-        let size = match u32::from_be_bytes([head[0], head[1], head[2], head[3]]) {
-            0 => return true, // the last box runs to the end
+        let (header, size) = match u32::from_be_bytes([head[0], head[1], head[2], head[3]]) {
+            // The last box runs to the end (avif-parse refuses such a box before reading it).
+            0 => return true,
             1 => match data.get(at + 8..at + 16) {
                 Some(large) => {
                     let mut b = [0u8; 8];
                     b.copy_from_slice(large);
-                    u64::from_be_bytes(b)
+                    (16, u64::from_be_bytes(b))
                 }
                 None => return false,
             },
-            n => u64::from(n),
+            n => (8, u64::from(n)),
         };
-        match usize::try_from(size).ok().and_then(|s| at.checked_add(s)) {
-            Some(end) if size >= 8 && end <= data.len() => at = end,
+        let end = match usize::try_from(size).ok().and_then(|s| at.checked_add(s)) {
+            Some(end) if size >= header as u64 && end <= data.len() => end,
             _ => return false,
+        };
+        let Some(body) = data.get(at + header..end) else {
+            return false;
+        };
+        let children_fit = match &head[4..8] {
+            // A full box: version and flags come before the children.
+            b"meta" => body.get(4..).is_some_and(boxes_fill),
+            b"iprp" | b"ipco" => boxes_fill(body),
+            _ => true,
+        };
+        if !children_fit {
+            return false;
         }
+        at = end;
     }
     true
 }

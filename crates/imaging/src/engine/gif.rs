@@ -107,9 +107,14 @@ pub fn decode(
             return Err(EngineError::Decode("gif: short frame data".into()));
         }
         let saved = (frame.dispose == DisposalMethod::Previous).then(|| canvas.clone());
-        // Only the part of the frame inside the canvas is drawn.
+        // Only the part of the frame inside the canvas is drawn: none of a frame wholly
+        // right of or below it, whose rows would start past the canvas's end.
         let draw_w = cw.saturating_sub(left).min(fw);
-        let draw_h = ch.saturating_sub(top).min(fh);
+        let draw_h = if draw_w == 0 {
+            0
+        } else {
+            ch.saturating_sub(top).min(fh)
+        };
         for y in 0..draw_h {
             let src = &frame.buffer[y * fw * 4..(y * fw + draw_w) * 4];
             let row = ((top + y) * cw + left) * 4;
