@@ -50,6 +50,9 @@ enum Command {
         #[arg(long)]
         ops: String,
     },
+    /// The running server's cache of rendered variants (through the admin API).
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Print the root access key (and secret with --secret).
     Credentials {
         #[arg(long)]
@@ -83,6 +86,57 @@ enum BucketCommand {
     StyleDelimiters {
         name: String,
         delimiters: Vec<String>,
+    },
+    /// Set where misses go (back-to-source): an HTTP base URL or an S3-compatible bucket.
+    Origin(OriginArgs),
+}
+
+#[derive(Args)]
+struct OriginArgs {
+    name: String,
+    /// `GET <url>/<key>` on a miss.
+    #[arg(long, conflicts_with_all = ["s3_endpoint", "none"])]
+    http: Option<String>,
+    /// An S3-compatible endpoint (with --s3-bucket and credentials).
+    #[arg(long, requires_all = ["s3_bucket", "s3_access_key", "s3_secret_key"], conflicts_with = "none")]
+    s3_endpoint: Option<String>,
+    #[arg(long)]
+    s3_bucket: Option<String>,
+    #[arg(long, default_value = "us-east-1")]
+    s3_region: String,
+    #[arg(long)]
+    s3_access_key: Option<String>,
+    #[arg(long, env = "IMGD_ORIGIN_S3_SECRET_KEY", hide_env_values = true)]
+    s3_secret_key: Option<String>,
+    /// Prepended to keys at the origin.
+    #[arg(long, default_value = "")]
+    s3_prefix: String,
+    /// How long an origin 404 is remembered, in seconds (default 60).
+    #[arg(long)]
+    miss_ttl: Option<u32>,
+    /// Remove the origin: misses are 404 again.
+    #[arg(long)]
+    none: bool,
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Drop cached variants: everything, a bucket's, one object's, or a prefix's.
+    Purge {
+        #[arg(long)]
+        bucket: Option<String>,
+        #[arg(long, requires = "bucket", conflicts_with = "prefix")]
+        key: Option<String>,
+        #[arg(long, requires = "bucket")]
+        prefix: Option<String>,
+        /// The server's base URL (default: http://<listen>).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Entries, bytes, hits and misses.
+    Stats {
+        #[arg(long)]
+        server: Option<String>,
     },
 }
 
@@ -197,6 +251,7 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
             Command::Process { input, output, ops } => process(&cfg, &input, &output, &ops),
+            Command::Cache(c) => cache(&cfg, c).await,
             Command::Credentials { secret } => {
                 let (creds, _) = credentials::resolve(configured_root(&cfg), &cfg.data_dir)?;
                 println!("access_key = {}", creds.access_key);
@@ -267,6 +322,19 @@ async fn serve(cfg: Config) -> Result<()> {
             ixmage_prefix: cfg.ixmage_prefix.trim_end_matches('/').to_owned(),
         },
         admin_token: cfg.admin_token.clone(),
+        fetch: cfg.fetch_settings()?,
+        variant_cache: cfg.variant_cache(),
+        imageproxy: cfg.imageproxy()?,
+        clock: match cfg.clock_start {
+            Some(start) => {
+                tracing::warn!(
+                    start,
+                    "the link-expiry clock starts at a configured instant (clock_start); for tests only"
+                );
+                server::clock::Clock::starting_at(start)
+            }
+            None => server::clock::Clock::system(),
+        },
     };
     let data_dir = cfg.data_dir.display().to_string();
     server::serve(
@@ -387,6 +455,29 @@ async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
                 println!("bucket {name}: style delimiters {shown}");
             }
         }
+        BucketCommand::Origin(args) => {
+            let origin = origin_from_args(&args)?;
+            if let Some(o) = &origin {
+                server::admin::check_origin(o).map_err(|m| anyhow::anyhow!(m))?;
+            }
+            let shown = origin.as_ref().map(|o| match &o.source {
+                store::Origin::Http { base_url } => base_url.clone(),
+                store::Origin::S3 {
+                    endpoint, bucket, ..
+                } => format!("s3 {endpoint} bucket {bucket}"),
+            });
+            store
+                .update_bucket_settings(&args.name, move |s| {
+                    s.origin = origin;
+                    Ok(())
+                })
+                .await
+                .with_context(|| format!("updating bucket {}", args.name))?;
+            match shown {
+                Some(o) => println!("bucket {}: misses are fetched from {o}", args.name),
+                None => println!("bucket {}: no origin; misses are 404", args.name),
+            }
+        }
         BucketCommand::SetPublic { name, private } => {
             let acl = if private {
                 BucketAcl::Private
@@ -463,6 +554,13 @@ async fn apply_bucket_config(store: &Store, buckets: &[crate::config::BucketConf
                 }
                 if let Some(x) = b2.public_styles {
                     s.public_styles = x;
+                }
+                if let Some(source) = b2.origin {
+                    s.origin = Some(store::OriginSettings {
+                        source,
+                        miss_ttl_secs: b2.origin_miss_ttl_secs,
+                        revalidate_after_secs: None,
+                    });
                 }
                 Ok(())
             })
@@ -711,6 +809,84 @@ async fn key(cfg: Config, cmd: KeyCommand) -> Result<()> {
             println!("revoked {access_key}");
         }
     }
+    Ok(())
+}
+
+fn origin_from_args(args: &OriginArgs) -> Result<Option<store::OriginSettings>> {
+    let source = match (&args.http, &args.s3_endpoint, args.none) {
+        (_, _, true) => return Ok(None),
+        (Some(url), None, false) => store::Origin::Http {
+            base_url: url.clone(),
+        },
+        (None, Some(endpoint), false) => store::Origin::S3 {
+            endpoint: endpoint.clone(),
+            region: args.s3_region.clone(),
+            bucket: args.s3_bucket.clone().unwrap_or_default(),
+            access_key: args.s3_access_key.clone().unwrap_or_default(),
+            secret_key: args.s3_secret_key.clone().unwrap_or_default(),
+            prefix: args.s3_prefix.clone(),
+        },
+        _ => {
+            bail!("give one of --http URL, --s3-endpoint URL (with its bucket and keys), or --none")
+        }
+    };
+    Ok(Some(store::OriginSettings {
+        source,
+        miss_ttl_secs: args.miss_ttl,
+        revalidate_after_secs: None,
+    }))
+}
+
+/// Cache commands talk to the running server, which owns the cache's memory tier and
+/// index; editing the directory underneath it would not be seen.
+async fn cache(cfg: &Config, cmd: CacheCommand) -> Result<()> {
+    let token = cfg
+        .admin_token
+        .clone()
+        .context("the cache commands use the admin API: set admin_token")?;
+    let base = |server: &Option<String>| {
+        server
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", cfg.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .context("building an HTTP client")?;
+    let request = match &cmd {
+        CacheCommand::Purge {
+            bucket,
+            key,
+            prefix,
+            server,
+        } => {
+            let mut body = serde_json::Map::new();
+            for (name, v) in [("bucket", bucket), ("key", key), ("prefix", prefix)] {
+                if let Some(v) = v {
+                    body.insert(name.into(), serde_json::Value::String(v.clone()));
+                }
+            }
+            client
+                .post(format!("{}/_imgd/admin/variants/purge", base(server)))
+                .body(serde_json::Value::Object(body).to_string())
+        }
+        CacheCommand::Stats { server } => {
+            client.get(format!("{}/_imgd/admin/variants", base(server)))
+        }
+    };
+    let resp = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .context("reaching the server's admin API")?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("the server answered {status}: {text}");
+    }
+    println!("{text}");
     Ok(())
 }
 

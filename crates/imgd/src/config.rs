@@ -61,6 +61,93 @@ pub struct Config {
     pub ixmage_prefix: String,
     /// Bearer token for the admin API under `/_imgd/admin/`. Unset: admin API off.
     pub admin_token: Option<String>,
+    /// Start the link-expiry clock at this unix second instead of the system time (it
+    /// then runs in real time). For testing week and expiry edges; never in production.
+    pub clock_start: Option<i64>,
+    pub fetch: FetchConfig,
+    pub cache: CacheConfig,
+    pub imageproxy: ImageProxyConfig,
+}
+
+/// `[fetch]`: remote fetches by the imageproxy door and bucket origins.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Hosts (`origin.internal`, `*.example.com`) and networks (`10.1.0.0/16`,
+    /// `127.0.0.1`) exempt from the private-address deny list. From the environment:
+    /// comma-separated.
+    pub allow: Vec<String>,
+    pub max_redirects: usize,
+    pub connect_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+    /// Whole-fetch deadline of imageproxy sources (origins get at least an hour, since
+    /// they stream large objects; stalls are caught by the read timeout).
+    pub deadline_ms: u64,
+    pub proxy_max_bytes: u64,
+    pub origin_max_bytes: u64,
+}
+
+/// `[cache]`: the cache of rendered variants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    /// Defaults to `<data_dir>/variants`.
+    pub dir: Option<PathBuf>,
+    pub max_disk_bytes: u64,
+    pub max_memory_bytes: u64,
+}
+
+/// `[imageproxy]`: the imageproxy-py drop-in, on its own listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageProxyConfig {
+    /// Address and port; unset: the door is off.
+    pub listen: Option<String>,
+    /// The HMAC secret shared with the site that makes the links.
+    pub secret: Option<String>,
+    /// Allowed heights and widths.
+    pub sizes: Vec<u32>,
+    /// Bucket where the originals are kept, one per (bucket, URL).
+    pub store_bucket: String,
+    pub cache_ttl_secs: u32,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            allow: Vec::new(),
+            max_redirects: 5,
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 10_000,
+            deadline_ms: 30_000,
+            proxy_max_bytes: 32 * 1024 * 1024,
+            origin_max_bytes: 5 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            dir: None,
+            max_disk_bytes: 1024 * 1024 * 1024,
+            max_memory_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for ImageProxyConfig {
+    fn default() -> Self {
+        ImageProxyConfig {
+            listen: None,
+            secret: None,
+            sizes: vec![150, 250, 500],
+            store_bucket: "imageproxy".into(),
+            cache_ttl_secs: 86_400,
+        }
+    }
 }
 
 /// `[[buckets]]`: a bucket the server makes sure of at start-up. Fields left out keep
@@ -84,6 +171,11 @@ pub struct BucketConfig {
     pub cache_ttl_secs: Option<u32>,
     /// Styles served without a signature.
     pub public_styles: Option<Vec<String>>,
+    /// Back-to-source: `{ kind = "http", base_url = "..." }` or `{ kind = "s3",
+    /// endpoint, region, bucket, access_key, secret_key, prefix }`.
+    pub origin: Option<store::Origin>,
+    /// How long an origin 404 is remembered (default 60 s).
+    pub origin_miss_ttl_secs: Option<u32>,
 }
 
 /// `[[secrets]]`: a link-signing secret to make sure of at start-up (imported by value,
@@ -147,6 +239,10 @@ impl Default for Config {
             account_token: None,
             ixmage_prefix: "/_ix".into(),
             admin_token: None,
+            clock_start: None,
+            fetch: FetchConfig::default(),
+            cache: CacheConfig::default(),
+            imageproxy: ImageProxyConfig::default(),
         }
     }
 }
@@ -165,7 +261,7 @@ impl Default for StorageConfig {
     }
 }
 
-const SECTIONS: [&str; 2] = ["storage", "database"];
+const SECTIONS: [&str; 5] = ["storage", "database", "fetch", "cache", "imageproxy"];
 
 /// The separators OSS allows between a key and a style name, plus `@!`.
 pub const STYLE_DELIMITERS: [&str; 5] = ["!", "@!", "-", "_", "/"];
@@ -239,6 +335,26 @@ impl Config {
                     raw.parse()
                         .with_context(|| format!("{name} must be true or false, got {raw:?}"))?,
                 ),
+                Some(toml::Value::Array(items)) => {
+                    let numeric = matches!(items.first(), Some(toml::Value::Integer(_)));
+                    let parts = raw.split(',').map(str::trim).filter(|p| !p.is_empty());
+                    let values: Result<Vec<toml::Value>> = parts
+                        .map(|p| {
+                            if numeric {
+                                p.parse().map(toml::Value::Integer).with_context(|| {
+                                    format!("{name} must be comma-separated integers, got {raw:?}")
+                                })
+                            } else {
+                                Ok(toml::Value::String(p.to_owned()))
+                            }
+                        })
+                        .collect();
+                    toml::Value::Array(values?)
+                }
+                None if key == "clock_start" => toml::Value::Integer(
+                    raw.parse()
+                        .with_context(|| format!("{name} must be an integer, got {raw:?}"))?,
+                ),
                 _ => toml::Value::String(raw),
             };
             table.insert(key, typed);
@@ -280,6 +396,21 @@ impl Config {
                 bail!("[[secrets]]: a secret value must be at least 8 characters");
             }
         }
+        for rule in &self.fetch.allow {
+            rule.parse::<fetch::AllowRule>()
+                .map_err(|e| anyhow::anyhow!("fetch.allow {rule:?}: {e}"))?;
+        }
+        if let Some(listen) = &self.imageproxy.listen {
+            listen.parse::<std::net::SocketAddr>().with_context(|| {
+                format!("imageproxy.listen must be address:port, got {listen:?}")
+            })?;
+            if self.imageproxy.secret.as_deref().unwrap_or("").is_empty() {
+                bail!("imageproxy.secret is required when imageproxy.listen is set");
+            }
+            if self.imageproxy.sizes.is_empty() {
+                bail!("imageproxy.sizes must list at least one size");
+            }
+        }
         if self.process_memory_budget_mpx == 0 {
             bail!("process_memory_budget_mpx must be at least 1");
         }
@@ -303,6 +434,15 @@ impl Config {
                         b.name
                     );
                 }
+            }
+            if let Some(origin) = &b.origin {
+                let settings = store::OriginSettings {
+                    source: origin.clone(),
+                    miss_ttl_secs: b.origin_miss_ttl_secs,
+                    revalidate_after_secs: None,
+                };
+                server::admin::check_origin(&settings)
+                    .map_err(|m| anyhow::anyhow!("[[buckets]] {}: origin: {m}", b.name))?;
             }
             for (name, process) in &b.styles {
                 if !store::styles::valid_style_name(name) {
@@ -352,6 +492,52 @@ impl Config {
         }
     }
 
+    pub fn fetch_settings(&self) -> Result<server::FetchSettings> {
+        let ms = std::time::Duration::from_millis;
+        Ok(server::FetchSettings {
+            allow: self
+                .fetch
+                .allow
+                .iter()
+                .map(|r| {
+                    r.parse::<fetch::AllowRule>()
+                        .map_err(|e| anyhow::anyhow!("fetch.allow {r:?}: {e}"))
+                })
+                .collect::<Result<_>>()?,
+            max_redirects: self.fetch.max_redirects,
+            connect_timeout: ms(self.fetch.connect_timeout_ms),
+            read_timeout: ms(self.fetch.read_timeout_ms),
+            deadline: ms(self.fetch.deadline_ms),
+            proxy_max_bytes: self.fetch.proxy_max_bytes,
+            origin_max_bytes: self.fetch.origin_max_bytes,
+        })
+    }
+
+    pub fn variant_cache(&self) -> Option<varcache::CacheConfig> {
+        self.cache.enabled.then(|| varcache::CacheConfig {
+            dir: self
+                .cache
+                .dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("variants")),
+            max_disk_bytes: self.cache.max_disk_bytes,
+            max_memory_bytes: self.cache.max_memory_bytes,
+        })
+    }
+
+    pub fn imageproxy(&self) -> Result<Option<server::imageproxy::ImageProxyConfig>> {
+        let Some(listen) = &self.imageproxy.listen else {
+            return Ok(None);
+        };
+        Ok(Some(server::imageproxy::ImageProxyConfig {
+            listen: listen.parse().context("imageproxy.listen")?,
+            secret: self.imageproxy.secret.clone().unwrap_or_default(),
+            sizes: self.imageproxy.sizes.clone(),
+            store_bucket: self.imageproxy.store_bucket.clone(),
+            cache_ttl_secs: self.imageproxy.cache_ttl_secs,
+        }))
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.database
             .path
@@ -394,7 +580,11 @@ fn known_key(defaults: &toml::Table, section: Option<&str>, key: &str) -> bool {
 }
 
 /// Keys whose default is unset, so they are absent from the serialized defaults.
-const OPTIONAL_KEYS: [(&str, &str); 11] = [
+const OPTIONAL_KEYS: [(&str, &str); 15] = [
+    ("", "clock_start"),
+    ("cache", "dir"),
+    ("imageproxy", "listen"),
+    ("imageproxy", "secret"),
     ("", "access_key"),
     ("", "account_token"),
     ("", "admin_token"),

@@ -10,13 +10,16 @@
 
 pub mod admin;
 pub mod auth;
+pub mod clock;
 pub mod delivery;
 pub mod guard;
+pub mod imageproxy;
 pub mod images;
 pub mod listener;
 pub mod oss;
 pub mod routes;
 pub mod s3;
+pub mod sources;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -47,6 +50,72 @@ pub struct ServerConfig {
     pub delivery: delivery::DeliveryConfig,
     /// Bearer token of the admin API under `/_imgd/admin/`; `None` disables it.
     pub admin_token: Option<String>,
+    /// How remote images are fetched (imageproxy sources and bucket origins).
+    pub fetch: FetchSettings,
+    /// The on-disk cache of rendered variants; `None` renders every request.
+    pub variant_cache: Option<varcache::CacheConfig>,
+    /// The imageproxy-py door, on its own listener; `None` disables it.
+    pub imageproxy: Option<imageproxy::ImageProxyConfig>,
+    /// "Now" for link expiry (tests start it at a chosen instant).
+    pub clock: clock::Clock,
+}
+
+/// Limits of remote fetches, shared by the imageproxy door and bucket origins, which
+/// differ only in how large a body they accept.
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    /// Hosts and networks exempt from the private-address deny list.
+    pub allow: Vec<fetch::AllowRule>,
+    pub max_redirects: usize,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub deadline: Duration,
+    /// Largest source the imageproxy door fetches.
+    pub proxy_max_bytes: u64,
+    /// Largest object an origin may return (streamed, never buffered).
+    pub origin_max_bytes: u64,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        let policy = fetch::FetchPolicy::default();
+        FetchSettings {
+            allow: Vec::new(),
+            max_redirects: policy.max_redirects,
+            connect_timeout: policy.connect_timeout,
+            read_timeout: policy.read_timeout,
+            deadline: policy.deadline,
+            proxy_max_bytes: 32 * 1024 * 1024,
+            origin_max_bytes: 5 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl FetchSettings {
+    fn policy(&self, max_bytes: u64, deadline: Duration) -> fetch::FetchPolicy {
+        fetch::FetchPolicy {
+            allow: self.allow.clone(),
+            max_redirects: self.max_redirects,
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            deadline,
+            max_bytes,
+            ..fetch::FetchPolicy::default()
+        }
+    }
+
+    pub fn proxy_policy(&self) -> fetch::FetchPolicy {
+        self.policy(self.proxy_max_bytes, self.deadline)
+    }
+
+    /// Origins stream large objects, so their deadline covers a slow multi-gigabyte
+    /// transfer; stalls are still caught by the read timeout.
+    pub fn origin_policy(&self) -> fetch::FetchPolicy {
+        self.policy(
+            self.origin_max_bytes,
+            self.deadline.max(Duration::from_secs(3600)),
+        )
+    }
 }
 
 #[derive(Debug, Error)]

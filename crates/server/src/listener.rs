@@ -4,11 +4,13 @@
 use crate::admin::AdminDoor;
 use crate::auth::Callers;
 use crate::delivery::DeliveryDoor;
+use crate::imageproxy::ImageProxyDoor;
 use crate::images::ImageService;
 use crate::oss::OssDoor;
 use crate::routes::{self, BoxBody, FrontDoor};
 use crate::s3::ImgdS3;
 use crate::s3::auth::{ImgdAccess, ImgdAuth};
+use crate::sources::Sources;
 use crate::{ServerConfig, ServerError, guard};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -76,7 +78,34 @@ pub async fn serve(
     ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let images = ImageService::new(store.clone(), cfg.process_limits.clone());
+    let fetcher = fetch::Fetcher::new(cfg.fetch.origin_policy())
+        .map_err(|e| ServerError::Config(format!("fetch: {e}")))?;
+    let sources = Sources::new(store.clone(), fetcher);
+    let mut images =
+        ImageService::new(store.clone(), cfg.process_limits.clone()).with_sources(sources);
+    let variant_cache = match &cfg.variant_cache {
+        Some(c) => Some(
+            varcache::VariantCache::open(c.clone())
+                .await
+                .map_err(|e| ServerError::Config(format!("variant cache: {e}")))?,
+        ),
+        None => None,
+    };
+    if let Some(cache) = &variant_cache {
+        images = images.with_cache(cache.clone());
+    }
+    let imageproxy = match &cfg.imageproxy {
+        Some(proxy_cfg) => {
+            let fetcher = fetch::Fetcher::new(cfg.fetch.proxy_policy())
+                .map_err(|e| ServerError::Config(format!("fetch: {e}")))?;
+            let door = ImageProxyDoor::new(images.clone(), fetcher, proxy_cfg.clone(), cfg.clock);
+            door.prepare()
+                .await
+                .map_err(|e| ServerError::Config(format!("imageproxy store bucket: {e}")))?;
+            Some(door)
+        }
+        None => None,
+    };
     let s3 = s3_service(store.clone(), images.clone(), &cfg, None)?;
     let callers = Callers::new(
         store.clone(),
@@ -84,7 +113,7 @@ pub async fn serve(
         cfg.root_secret_key.clone(),
     );
     let app = Arc::new(App {
-        admin: AdminDoor::new(store.clone(), cfg.admin_token.clone()),
+        admin: AdminDoor::new(store.clone(), cfg.admin_token.clone()).with_images(images.clone()),
         store,
         delivery: DeliveryDoor::new(images.clone(), cfg.delivery.clone()),
         oss: OssDoor::new(images, callers).with_domain(cfg.domain.clone()),
@@ -93,16 +122,20 @@ pub async fn serve(
         metrics,
     });
 
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: cfg.listen,
-            source,
-        })?;
+    let listener = bind(cfg.listen).await?;
+    let proxy_listener = match &imageproxy {
+        Some(door) => Some((bind(door.config().listen).await?, door.clone())),
+        None => None,
+    };
     let local = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: cfg.listen,
         source,
     })?;
+    if let Some((l, _)) = &proxy_listener
+        && let Ok(addr) = l.local_addr()
+    {
+        tracing::info!(%addr, "imageproxy door listening");
+    }
     ready(local);
 
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -114,14 +147,82 @@ pub async fn serve(
 
     let permits = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let main_loop = accept_loop(
+        listener,
+        &http,
+        permits.clone(),
+        &graceful,
+        stop_rx.clone(),
+        move |req| {
+            let app = app.clone();
+            async move { handle(app, req).await }
+        },
+    );
+    let proxy_loop = async {
+        if let Some((listener, door)) = proxy_listener {
+            accept_loop(
+                listener,
+                &http,
+                permits.clone(),
+                &graceful,
+                stop_rx.clone(),
+                move |req| {
+                    let door = door.clone();
+                    async move { door.handle(req).await }
+                },
+            )
+            .await;
+        }
+    };
+    let stopper = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    tokio::join!(main_loop, proxy_loop, stopper);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(cfg.shutdown_grace) => tracing::warn!("grace period over; dropping remaining connections"),
+    }
+    if let Some(cache) = &variant_cache
+        && let Err(e) = cache.flush().await
+    {
+        tracing::warn!(error = %e, "could not save the variant cache's recency order");
+    }
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// Accepts connections on `listener` until `stop` turns true, serving each request
+/// with `handler`.
+async fn accept_loop<H, F>(
+    listener: TcpListener,
+    http: &hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    permits: Arc<Semaphore>,
+    graceful: &hyper_util::server::graceful::GracefulShutdown,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<BoxBody>> + Send + 'static,
+{
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stopped);
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => break,
             },
-            () = &mut shutdown => break,
+            () = &mut stopped => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -133,13 +234,13 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut stopped => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let handler = handler.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(handle(app, req).await) }
+            let fut = handler(req);
+            async move { Ok::<_, std::convert::Infallible>(fut.await) }
         });
         let conn = http
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -152,13 +253,6 @@ pub async fn serve(
             drop(permit);
         });
     }
-    drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(cfg.shutdown_grace) => tracing::warn!("grace period over; dropping remaining connections"),
-    }
-    Ok(())
 }
 
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {

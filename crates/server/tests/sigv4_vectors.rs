@@ -33,6 +33,10 @@ async fn service(dir: &std::path::Path) -> s3s::service::S3Service {
         process_limits: Default::default(),
         delivery: Default::default(),
         admin_token: None,
+        fetch: Default::default(),
+        variant_cache: None,
+        imageproxy: None,
+        clock: Default::default(),
     };
     // The vector is dated 2013: widen the skew window so only the signature is judged.
     let mut s3_config = s3s::config::S3Config::default();

@@ -47,6 +47,18 @@ pub struct Store {
     /// Pending-blob bookkeeping only (see [`db::Pools`]).
     pub(crate) relaxed: DbPool,
     pub(crate) blobs: BlobStore,
+    /// Announces every committed overwrite and delete, so caches derived from objects
+    /// (rendered variants) can drop what they hold. Only this process's writes appear
+    /// here; other nodes sharing the database revalidate by ETag instead.
+    pub(crate) changes: tokio::sync::broadcast::Sender<ObjectChanged>,
+}
+
+/// An object was written or deleted. Receivers that lag behind get
+/// `RecvError::Lagged` and must treat everything as changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectChanged {
+    pub bucket: String,
+    pub key: String,
 }
 
 impl Store {
@@ -67,6 +79,7 @@ impl Store {
             db: pools.durable,
             relaxed: pools.relaxed,
             blobs,
+            changes: tokio::sync::broadcast::channel(4096).0,
         };
         if remove_leftovers {
             let removed = store.remove_leftovers().await?;
@@ -79,6 +92,20 @@ impl Store {
 
     pub fn pool(&self) -> &DbPool {
         &self.db
+    }
+
+    /// A feed of committed overwrites and deletes made through this `Store` (and its
+    /// clones) from now on.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<ObjectChanged> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn announce_change(&self, bucket: &str, key: &str) {
+        // No receivers is the normal case for admin commands; nothing to do then.
+        let _ = self.changes.send(ObjectChanged {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        });
     }
 
     async fn remove_leftovers(&self) -> StoreResult<usize> {

@@ -155,6 +155,47 @@ pub struct BucketSettings {
     pub cache_ttl_secs: Option<u32>,
     /// Styles ("variants") served without a signature even when the bucket needs one.
     pub public_styles: Vec<String>,
+    /// Where reads that miss go (back-to-source). `None`: a miss is a 404.
+    pub origin: Option<OriginSettings>,
+}
+
+/// Back-to-source for one bucket: a miss is fetched from `source`, answered at once, and
+/// stored in the bucket in the background.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginSettings {
+    pub source: Origin,
+    /// How long an origin 404 is remembered (default 60 s; never forever, so objects
+    /// added to the origin later appear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub miss_ttl_secs: Option<u32>,
+    /// When set, a stored copy older than this is revalidated against the origin
+    /// (ETag / Last-Modified) before it is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revalidate_after_secs: Option<u32>,
+}
+
+impl OriginSettings {
+    pub fn miss_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.miss_ttl_secs.unwrap_or(60)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Origin {
+    /// `GET {base_url}/{key}`; the key's segments are percent-encoded.
+    Http { base_url: String },
+    /// An S3-compatible bucket, read with SigV4-signed GETs.
+    S3 {
+        endpoint: String,
+        region: String,
+        bucket: String,
+        access_key: String,
+        secret_key: String,
+        /// Prepended to the key (`photos/` maps `a.jpg` to `photos/a.jpg`).
+        #[serde(default)]
+        prefix: String,
+    },
 }
 
 impl BucketSettings {

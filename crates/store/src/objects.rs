@@ -120,6 +120,7 @@ impl Store {
         let result = self.commit_object_row(info, opts).await;
         match result {
             Ok(old) => {
+                self.announce_change(&info.bucket, &info.key);
                 self.drop_blobs(old.into_iter().collect()).await;
                 Ok(())
             }
@@ -286,6 +287,9 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        if old_blob.is_some() {
+            self.announce_change(bucket, key);
+        }
         self.drop_blobs(old_blob.into_iter().collect()).await;
         Ok(())
     }

@@ -21,6 +21,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AdminDoor {
     store: Store,
     token: Option<String>,
+    images: Option<crate::images::ImageService>,
 }
 
 /// Every admin operation.
@@ -35,6 +36,11 @@ enum Endpoint {
     ListSecrets,
     CreateSecret,
     RevokeSecret(String),
+    GetOrigin(String),
+    PutOrigin(String),
+    DeleteOrigin(String),
+    VariantStats,
+    PurgeVariants,
 }
 
 impl Endpoint {
@@ -65,6 +71,11 @@ impl Endpoint {
             (&Method::GET, ["secrets"]) => E::ListSecrets,
             (&Method::POST, ["secrets"]) => E::CreateSecret,
             (&Method::POST, ["secrets", id, "revoke"]) => E::RevokeSecret(id.to_string()),
+            (&Method::GET, ["buckets", b, "origin"]) => E::GetOrigin(b.to_string()),
+            (&Method::PUT, ["buckets", b, "origin"]) => E::PutOrigin(b.to_string()),
+            (&Method::DELETE, ["buckets", b, "origin"]) => E::DeleteOrigin(b.to_string()),
+            (&Method::GET, ["variants"]) => E::VariantStats,
+            (&Method::POST, ["variants", "purge"]) => E::PurgeVariants,
             _ => return None,
         })
     }
@@ -117,6 +128,80 @@ struct PolicyUpdate {
     style_delimiters: Option<Vec<String>>,
 }
 
+/// `POST /variants/purge`: a whole bucket, or one object's variants, or a prefix's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeBody {
+    bucket: Option<String>,
+    key: Option<String>,
+    prefix: Option<String>,
+}
+
+/// An origin as the API shows it: the S3 secret is never echoed.
+fn origin_json(bucket: &str, o: Option<&store::OriginSettings>) -> Value {
+    let Some(o) = o else {
+        return json!({"bucket": bucket, "origin": null});
+    };
+    let source = match &o.source {
+        store::Origin::Http { base_url } => json!({"kind": "http", "base_url": base_url}),
+        store::Origin::S3 {
+            endpoint,
+            region,
+            bucket,
+            access_key,
+            prefix,
+            ..
+        } => json!({
+            "kind": "s3", "endpoint": endpoint, "region": region, "bucket": bucket,
+            "access_key": access_key, "secret_key": "(hidden)", "prefix": prefix,
+        }),
+    };
+    json!({
+        "bucket": bucket,
+        "origin": {
+            "source": source,
+            "miss_ttl_secs": o.miss_ttl().as_secs(),
+            "revalidate_after_secs": o.revalidate_after_secs,
+        }
+    })
+}
+
+/// Checks an origin before it is saved: a URL imgd can fetch, and complete S3 details.
+pub fn check_origin(o: &store::OriginSettings) -> Result<(), String> {
+    let url_ok = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    match &o.source {
+        store::Origin::Http { base_url } if !url_ok(base_url) => Err(format!(
+            "base_url {base_url:?} must be an http or https URL"
+        )),
+        store::Origin::S3 {
+            endpoint,
+            region,
+            bucket,
+            access_key,
+            secret_key,
+            ..
+        } => {
+            if !url_ok(endpoint) {
+                return Err(format!(
+                    "endpoint {endpoint:?} must be an http or https URL"
+                ));
+            }
+            for (name, v) in [
+                ("region", region),
+                ("bucket", bucket),
+                ("access_key", access_key),
+                ("secret_key", secret_key),
+            ] {
+                if v.is_empty() {
+                    return Err(format!("{name} is required for an s3 origin"));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StyleBody {
@@ -148,7 +233,17 @@ const STYLE_DELIMITERS: [&str; 5] = ["!", "@!", "-", "_", "/"];
 
 impl AdminDoor {
     pub fn new(store: Store, token: Option<String>) -> Self {
-        AdminDoor { store, token }
+        AdminDoor {
+            store,
+            token,
+            images: None,
+        }
+    }
+
+    /// Enables the variant-cache and origin endpoints.
+    pub fn with_images(mut self, images: crate::images::ImageService) -> Self {
+        self.images = Some(images);
+        self
     }
 
     pub async fn handle(&self, req: Request<Incoming>) -> Response<BoxBody> {
@@ -281,6 +376,64 @@ impl AdminDoor {
                 self.store.revoke_secret(&id).await?;
                 Ok((StatusCode::OK, json!({"revoked": id})))
             }
+            E::GetOrigin(bucket) => {
+                let s = self.store.bucket_settings(&bucket).await?;
+                Ok((StatusCode::OK, origin_json(&bucket, s.origin.as_ref())))
+            }
+            E::PutOrigin(bucket) => {
+                let origin: store::OriginSettings = parse_json(&body)?;
+                check_origin(&origin)
+                    .map_err(|m| api_error(StatusCode::BAD_REQUEST, "InvalidArgument", m))?;
+                let s = self
+                    .store
+                    .update_bucket_settings(&bucket, |s| {
+                        s.origin = Some(origin);
+                        Ok(())
+                    })
+                    .await?;
+                self.forget_origin_state(&bucket);
+                Ok((StatusCode::OK, origin_json(&bucket, s.origin.as_ref())))
+            }
+            E::DeleteOrigin(bucket) => {
+                self.store
+                    .update_bucket_settings(&bucket, |s| {
+                        s.origin = None;
+                        Ok(())
+                    })
+                    .await?;
+                self.forget_origin_state(&bucket);
+                Ok((StatusCode::OK, origin_json(&bucket, None)))
+            }
+            E::VariantStats => match self.images.as_ref().and_then(|i| i.cache()) {
+                Some(cache) => Ok((StatusCode::OK, json!(cache.stats()))),
+                None => Ok((StatusCode::OK, json!({"enabled": false}))),
+            },
+            E::PurgeVariants => {
+                let doc: PurgeBody = parse_json(&body)?;
+                let Some(cache) = self.images.as_ref().and_then(|i| i.cache()) else {
+                    return Ok((StatusCode::OK, json!({"purged": 0, "enabled": false})));
+                };
+                let purged = match (&doc.bucket, &doc.key, &doc.prefix) {
+                    (Some(b), Some(k), None) => cache.invalidate_object(b, k).await,
+                    (Some(b), None, Some(p)) => cache.purge_prefix(b, p).await,
+                    (Some(b), None, None) => cache.purge_bucket(b).await,
+                    (None, None, None) => cache.purge_all().await,
+                    _ => {
+                        return Err(api_error(
+                            StatusCode::BAD_REQUEST,
+                            "InvalidArgument",
+                            "give a bucket, optionally with one of key or prefix (or nothing, for everything)",
+                        ));
+                    }
+                };
+                Ok((StatusCode::OK, json!({ "purged": purged })))
+            }
+        }
+    }
+
+    fn forget_origin_state(&self, bucket: &str) {
+        if let Some(sources) = self.images.as_ref().and_then(|i| i.sources()) {
+            sources.forget(bucket);
         }
     }
 

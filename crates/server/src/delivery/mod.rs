@@ -12,6 +12,8 @@ pub mod access;
 pub mod ixmage;
 mod send;
 
+pub use send::http_date;
+
 use crate::images::ImageService;
 use crate::routes::{self, BoxBody};
 use access::{Grant, Link, Refusal};
@@ -104,6 +106,9 @@ impl From<crate::images::ImageError> for Failure {
                 "SlowDown",
                 "Too many images are being processed; please retry.",
             ),
+            ImageError::Origin(e) => {
+                Failure::new(StatusCode::BAD_GATEWAY, "BadGateway", e.to_string())
+            }
             ImageError::Internal(m) => {
                 tracing::error!(error = %m, "image processing failed");
                 Failure::new(
@@ -273,7 +278,7 @@ impl DeliveryDoor {
             }
             None => {
                 send::object(
-                    self.store(),
+                    &self.images,
                     &target.bucket,
                     &target.key,
                     req,

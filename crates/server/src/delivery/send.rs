@@ -6,13 +6,14 @@ use super::Failure;
 use super::access::Grant;
 use crate::images::{ImageService, Outcome, etag_listed};
 use crate::routes::{self, BoxBody};
+use crate::sources::Fetched;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use imaging::Pipeline;
-use store::{ObjectInfo, Store};
+use store::{ObjectInfo, Store, StoreError};
 
 /// How long a response may be cached, and until when.
 #[derive(Debug, Clone, Copy)]
@@ -125,14 +126,71 @@ fn not_modified(req: &Request<Incoming>, info: &ObjectInfo) -> bool {
         .is_some_and(|since| info.modified_ms.div_euclid(1000) <= since.assume_utc().unix_timestamp())
 }
 
+/// Streams a stored object; on a miss in a bucket with an origin, the origin's copy
+/// (see [`crate::sources`]).
 pub async fn object(
-    store: &Store,
+    images: &ImageService,
     bucket: &str,
     key: &str,
     req: &Request<Incoming>,
     caching: Caching,
     head: bool,
 ) -> Result<Response<BoxBody>, Failure> {
+    match stored_object(images.store(), bucket, key, req, caching, head).await {
+        Err(StoreError::NoSuchKey) => {}
+        other => return Ok(other?),
+    }
+    let Some(sources) = images.sources() else {
+        return Err(StoreError::NoSuchKey.into());
+    };
+    let fetched = match sources.fetch(bucket, key).await {
+        None => return Err(StoreError::NoSuchKey.into()),
+        Some(Err(e)) => return Err(Failure::from(crate::images::ImageError::from(e))),
+        Some(Ok(f)) => f,
+    };
+    match fetched {
+        Fetched::Stored(_) => {
+            Ok(stored_object(images.store(), bucket, key, req, caching, head).await?)
+        }
+        Fetched::Streaming { head: origin, body } => {
+            let body: BoxBody = if head {
+                routes::empty_body()
+            } else {
+                http_body_util::StreamBody::new(
+                    body.map_ok(hyper::body::Frame::data)
+                        .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) }),
+                )
+                .boxed()
+            };
+            let mut r = Response::new(body);
+            let h = r.headers_mut();
+            if let Some(len) = origin.content_length {
+                h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+            if let Ok(v) = HeaderValue::from_str(&origin.content_type) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            if let Some(v) = origin
+                .last_modified
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                h.insert(header::LAST_MODIFIED, v);
+            }
+            caching.apply(r.headers_mut());
+            Ok(r)
+        }
+    }
+}
+
+async fn stored_object(
+    store: &Store,
+    bucket: &str,
+    key: &str,
+    req: &Request<Incoming>,
+    caching: Caching,
+    head: bool,
+) -> Result<Response<BoxBody>, StoreError> {
     let range_header = header_str(req, header::RANGE).map(str::to_owned);
     let mut unsatisfiable = false;
     let mut partial = false;

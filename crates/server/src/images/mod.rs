@@ -6,9 +6,18 @@
 //! style) → [`ImageService::render`] (read the source and any watermark images, answer
 //! 304 from the variant ETag when possible, probe the header, wait for admission, render
 //! on a blocking thread under the time budget) → [`Variant`] for the door to send.
+//!
+//! With a [`varcache::VariantCache`] attached, `render` first looks the variant up by
+//! (bucket, key, canonical pipeline, accept class): a hit is answered from memory or
+//! disk with no source read and no decode. Misses for the same variant are coalesced
+//! ([`crate::sources::coalesce`]) into one render, whose result fills the cache. A
+//! source that is missing locally is fetched from the bucket's origin when the bucket
+//! has one ([`crate::sources::Sources`]).
 
 pub mod admission;
 
+use crate::sources::coalesce::{Coalesced, Coalescer};
+use crate::sources::{SourceError, Sources};
 use admission::{Admission, AdmissionConfig, Busy};
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -16,8 +25,10 @@ use imaging::engine::{EngineError, Limits, Rendered};
 use imaging::{Pipeline, Process, SaveAs};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 use store::{ObjectInfo, PutOptions, Store, StoreError};
 use thiserror::Error;
+use varcache::{NewVariant, VariantCache};
 
 /// Bounds on processing, set from the configuration.
 #[derive(Debug, Clone)]
@@ -49,9 +60,41 @@ pub enum ImageError {
     /// Too much is being rendered right now (503 with Retry-After).
     #[error("the server is busy processing other images")]
     Busy(Busy),
+    /// The bucket's origin failed or is backing off (502).
+    #[error(transparent)]
+    Origin(SourceError),
     /// A bug or a caught panic (500; logged, never shown).
     #[error("internal: {0}")]
     Internal(String),
+}
+
+impl ImageError {
+    /// The same error for a coalesced waiter. Store errors that are not about a
+    /// missing bucket or key cannot be cloned and become internal errors.
+    fn duplicate(&self) -> ImageError {
+        match self {
+            ImageError::Invalid(m) => ImageError::Invalid(m.clone()),
+            ImageError::Store(StoreError::NoSuchKey) => ImageError::Store(StoreError::NoSuchKey),
+            ImageError::Store(StoreError::NoSuchBucket) => {
+                ImageError::Store(StoreError::NoSuchBucket)
+            }
+            ImageError::Store(StoreError::InvalidArgument(m)) => ImageError::Invalid(m.clone()),
+            ImageError::Store(e) => ImageError::Internal(format!("store: {e}")),
+            ImageError::Busy(b) => ImageError::Busy(*b),
+            ImageError::Origin(e) => ImageError::Origin(e.clone()),
+            ImageError::Internal(m) => ImageError::Internal(m.clone()),
+        }
+    }
+}
+
+impl From<SourceError> for ImageError {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::NotFound => ImageError::Store(StoreError::NoSuchKey),
+            SourceError::Store(m) => ImageError::Internal(format!("storing an origin object: {m}")),
+            other => ImageError::Origin(other),
+        }
+    }
 }
 
 impl From<EngineError> for ImageError {
@@ -63,6 +106,24 @@ impl From<EngineError> for ImageError {
     }
 }
 
+/// What a variant's response says about its source.
+#[derive(Debug, Clone)]
+pub struct SourceMeta {
+    pub etag: String,
+    pub modified_ms: i64,
+    pub cache_control: Option<String>,
+}
+
+impl From<&ObjectInfo> for SourceMeta {
+    fn from(info: &ObjectInfo) -> Self {
+        SourceMeta {
+            etag: info.etag.clone(),
+            modified_ms: info.modified_ms,
+            cache_control: info.headers.cache_control.clone(),
+        }
+    }
+}
+
 /// A rendered image (or info/average-hue JSON), ready to send.
 #[derive(Debug, Clone)]
 pub struct Variant {
@@ -70,7 +131,7 @@ pub struct Variant {
     pub content_type: String,
     /// Strong validator, unquoted.
     pub etag: String,
-    pub source: ObjectInfo,
+    pub source: SourceMeta,
     /// The output format depended on `Accept`.
     pub vary_accept: bool,
 }
@@ -81,17 +142,22 @@ pub enum Outcome {
     /// The client's `If-None-Match` matches the variant: 304 without rendering.
     NotModified {
         etag: String,
-        source: ObjectInfo,
+        source: SourceMeta,
         vary_accept: bool,
     },
     Rendered(Variant),
 }
+
+type RenderKey = (String, String, String);
 
 #[derive(Clone)]
 pub struct ImageService {
     store: Store,
     limits: ProcessLimits,
     admission: Admission,
+    cache: Option<VariantCache>,
+    sources: Option<Sources>,
+    renders: Coalescer<RenderKey, Result<Variant, Arc<ImageError>>>,
 }
 
 impl ImageService {
@@ -101,7 +167,53 @@ impl ImageService {
             store,
             limits,
             admission,
+            cache: None,
+            sources: None,
+            renders: Coalescer::default(),
         }
+    }
+
+    /// Serves repeated variants from `cache`, and keeps it in step with the store:
+    /// overwrites and deletes drop the variants derived from the object.
+    pub fn with_cache(mut self, cache: VariantCache) -> Self {
+        let mut changes = self.store.subscribe_changes();
+        let follower = cache.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match changes.recv().await {
+                    Ok(change) => {
+                        follower
+                            .invalidate_object(&change.bucket, &change.key)
+                            .await;
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "variant cache fell behind the change feed; purging it"
+                        );
+                        follower.purge_all().await;
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Fetches missing sources from their bucket's origin.
+    pub fn with_sources(mut self, sources: Sources) -> Self {
+        self.sources = Some(sources);
+        self
+    }
+
+    pub fn cache(&self) -> Option<&VariantCache> {
+        self.cache.as_ref()
+    }
+
+    pub fn sources(&self) -> Option<&Sources> {
+        self.sources.as_ref()
     }
 
     pub fn store(&self) -> &Store {
@@ -214,18 +326,110 @@ impl ImageService {
         accept: Option<&str>,
         if_none_match: Option<&str>,
     ) -> Result<Outcome, ImageError> {
+        let vary_accept = matches!(pipeline.output.format, Some(imaging::FormatChoice::Auto));
+        let accept_class = vary_accept.then(|| accept_class(accept.unwrap_or("")));
+        let lookup = cache_lookup(key, pipeline, accept_class);
+        if let Some(cache) = &self.cache
+            && let Some(hit) = cache.get(bucket, &lookup).await
+        {
+            let source = SourceMeta {
+                etag: hit.source_etag,
+                modified_ms: hit.last_modified_ms,
+                cache_control: hit.cache_control,
+            };
+            if if_none_match.is_some_and(|h| etag_listed(h, &hit.etag)) {
+                return Ok(Outcome::NotModified {
+                    etag: hit.etag,
+                    source,
+                    vary_accept,
+                });
+            }
+            return Ok(Outcome::Rendered(Variant {
+                bytes: hit.bytes,
+                content_type: hit.content_type,
+                etag: hit.etag,
+                source,
+                vary_accept,
+            }));
+        }
+
+        // Validators first: a client holding the current variant gets a 304 without
+        // anything being read or rendered.
+        let source_info = self.source_info(bucket, key).await?;
+        let mut mark_etags = Vec::new();
+        for mark_key in unique_mark_keys(pipeline) {
+            match self.store.object(bucket, mark_key).await {
+                Ok(info) => mark_etags.push(info.etag),
+                Err(StoreError::NoSuchKey) => return Err(missing_mark(bucket, mark_key)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let etag = variant_etag(&source_info.etag, &mark_etags, pipeline, accept_class);
+        if if_none_match.is_some_and(|h| etag_listed(h, &etag)) {
+            return Ok(Outcome::NotModified {
+                etag,
+                source: SourceMeta::from(&source_info),
+                vary_accept,
+            });
+        }
+
+        let job = {
+            let service = self.clone();
+            let (bucket, key, lookup) = (bucket.to_owned(), key.to_owned(), lookup.clone());
+            let pipeline = pipeline.clone();
+            let accept = accept.map(str::to_owned);
+            move || async move {
+                service
+                    .render_and_cache(&bucket, &key, &lookup, &pipeline, accept.as_deref())
+                    .await
+                    .map_err(Arc::new)
+            }
+        };
+        let (outcome, _led) = self
+            .renders
+            .run((bucket.to_owned(), lookup, etag), job)
+            .await;
+        match outcome {
+            Coalesced::Value(Ok(variant)) => Ok(Outcome::Rendered(variant)),
+            Coalesced::Value(Err(e)) => Err(e.duplicate()),
+            Coalesced::Panicked => Err(ImageError::Internal("the render task panicked".into())),
+        }
+    }
+
+    /// The source's metadata, fetching it from the bucket's origin on a miss.
+    async fn source_info(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ImageError> {
+        match self.store.object(bucket, key).await {
+            Err(StoreError::NoSuchKey) => match &self.sources {
+                Some(sources) => match sources.fetch_stored(bucket, key).await {
+                    Some(result) => Ok(result?),
+                    None => Err(ImageError::Store(StoreError::NoSuchKey)),
+                },
+                None => Err(ImageError::Store(StoreError::NoSuchKey)),
+            },
+            other => Ok(other?),
+        }
+    }
+
+    /// One render job: read the source and watermarks, render under admission
+    /// control, and keep the result in the variant cache.
+    async fn render_and_cache(
+        &self,
+        bucket: &str,
+        key: &str,
+        lookup: &str,
+        pipeline: &Pipeline,
+        accept: Option<&str>,
+    ) -> Result<Variant, ImageError> {
+        // Taken before the source is read, so an overwrite that lands during the
+        // render keeps this (stale) result out of the cache.
+        let ticket = self.cache.as_ref().map(VariantCache::ticket);
         let (source_info, source) = self.read_source(bucket, key).await?;
         let mut marks: HashMap<String, Vec<u8>> = HashMap::new();
         let mut mark_etags = Vec::new();
-        for mark_key in pipeline.mark_keys() {
-            if marks.contains_key(mark_key) {
-                continue;
-            }
+        for mark_key in unique_mark_keys(pipeline) {
             let (info, bytes) = match self.read_source(bucket, mark_key).await {
                 Err(ImageError::Store(StoreError::NoSuchKey)) => {
-                    return Err(ImageError::Invalid(format!(
-                        "watermark image {mark_key:?} does not exist in bucket {bucket}"
-                    )));
+                    return Err(missing_mark(bucket, mark_key));
                 }
                 other => other?,
             };
@@ -233,19 +437,8 @@ impl ImageService {
             marks.insert(mark_key.to_owned(), bytes);
         }
         let vary_accept = matches!(pipeline.output.format, Some(imaging::FormatChoice::Auto));
-        let etag = variant_etag(
-            &source_info.etag,
-            &mark_etags,
-            pipeline,
-            vary_accept.then_some(accept.unwrap_or("")),
-        );
-        if if_none_match.is_some_and(|h| etag_listed(h, &etag)) {
-            return Ok(Outcome::NotModified {
-                etag,
-                source: source_info,
-                vary_accept,
-            });
-        }
+        let accept_class = vary_accept.then(|| accept_class(accept.unwrap_or("")));
+        let etag = variant_etag(&source_info.etag, &mark_etags, pipeline, accept_class);
 
         let probe = imaging::engine::sniff::probe(&source)?;
         let mark_bytes: usize = marks.values().map(Vec::len).sum();
@@ -254,12 +447,12 @@ impl ImageService {
         let admitted = self.admission.admit(cost).await.map_err(ImageError::Busy)?;
         let started = std::time::Instant::now();
         let limits = self.limits.engine.clone();
-        let pipeline = pipeline.clone();
+        let job_pipeline = pipeline.clone();
         let accept = accept.map(str::to_owned);
         let rendered = tokio::task::spawn_blocking(move || {
             let result = imaging::engine::render_with(
                 &source,
-                &pipeline,
+                &job_pipeline,
                 accept.as_deref(),
                 &limits,
                 &marks,
@@ -270,18 +463,23 @@ impl ImageService {
         .await
         .map_err(|e| ImageError::Internal(format!("render task: {e}")))??;
         metrics::histogram!("imgd_process_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("imgd_process_jobs_total").increment(1);
         let content_type = rendered.content_type().to_owned();
-        let bytes = match rendered {
+        let bytes = Bytes::from(match rendered {
             Rendered::Image { bytes, .. } => bytes,
             Rendered::Json(text) => text.into_bytes(),
-        };
-        Ok(Outcome::Rendered(Variant {
-            bytes: Bytes::from(bytes),
+        });
+        let variant = Variant {
+            bytes,
             content_type,
             etag,
-            source: source_info,
+            source: SourceMeta::from(&source_info),
             vary_accept,
-        }))
+        };
+        if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+            fill_cache(cache, ticket, bucket, key, lookup, pipeline, &variant).await;
+        }
+        Ok(variant)
     }
 
     /// Renders and stores the result at `target` (OSS `sys/saveas`). The caller has
@@ -324,6 +522,9 @@ impl ImageService {
         key: &str,
     ) -> Result<(ObjectInfo, Vec<u8>), ImageError> {
         let max = self.limits.max_source_bytes;
+        if let Err(ImageError::Store(StoreError::NoSuchKey)) = self.source_info(bucket, key).await {
+            return Err(ImageError::Store(StoreError::NoSuchKey));
+        }
         let (info, _, stream) = self
             .store
             .open_object(bucket, key, |info| {
@@ -354,13 +555,66 @@ impl ImageService {
     }
 }
 
+async fn fill_cache(
+    cache: &VariantCache,
+    ticket: varcache::PutTicket,
+    bucket: &str,
+    key: &str,
+    lookup: &str,
+    pipeline: &Pipeline,
+    variant: &Variant,
+) {
+    let entry = NewVariant {
+        object_key: key.to_owned(),
+        depends_on: unique_mark_keys(pipeline)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        source_etag: variant.source.etag.clone(),
+        etag: variant.etag.clone(),
+        content_type: variant.content_type.clone(),
+        last_modified_ms: variant.source.modified_ms,
+        cache_control: variant.source.cache_control.clone(),
+        vary_accept: variant.vary_accept,
+        bytes: variant.bytes.clone(),
+    };
+    cache.put_with_ticket(ticket, bucket, lookup, entry).await;
+}
+
+fn unique_mark_keys(pipeline: &Pipeline) -> Vec<&str> {
+    let mut keys: Vec<&str> = Vec::new();
+    for k in pipeline.mark_keys() {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys
+}
+
+fn missing_mark(bucket: &str, mark_key: &str) -> ImageError {
+    ImageError::Invalid(format!(
+        "watermark image {mark_key:?} does not exist in bucket {bucket}"
+    ))
+}
+
+/// The variant cache's name for a variant of `key`: everything that picks the output
+/// except the source's bytes, which the cache tracks through invalidation.
+fn cache_lookup(key: &str, pipeline: &Pipeline, accept_class: Option<&str>) -> String {
+    format!(
+        "v{}\u{0}{key}\u{0}{}\u{0}{}",
+        imaging::CANONICAL_VERSION,
+        pipeline.canonical(),
+        accept_class.unwrap_or("-")
+    )
+}
+
 /// The variant's identity: its source and watermark images, the canonical pipeline, and
-/// (for `format,auto`) what the client accepts.
+/// (for `format,auto`) the class of what the client accepts.
 pub fn variant_etag(
     source_etag: &str,
     mark_etags: &[String],
     pipeline: &Pipeline,
-    accept: Option<&str>,
+    accept_class: Option<&str>,
 ) -> String {
     let identity = format!(
         "v{}|{}|{}|{}|{}",
@@ -368,7 +622,7 @@ pub fn variant_etag(
         source_etag,
         mark_etags.join(","),
         pipeline.canonical(),
-        accept.map(accept_class).unwrap_or_default()
+        accept_class.unwrap_or_default()
     );
     Sha256::digest(identity.as_bytes())
         .iter()
@@ -379,7 +633,7 @@ pub fn variant_etag(
 
 /// Reduces an `Accept` header to what `format,auto` looks at, so that browsers sending
 /// slightly different headers share one variant.
-fn accept_class(accept: &str) -> &'static str {
+pub fn accept_class(accept: &str) -> &'static str {
     let has = |mime: &str| {
         accept
             .split(',')

@@ -106,6 +106,9 @@ pub(crate) fn from_image_error(e: ImageError) -> OssError {
                 "Too many images are being processed; please retry.",
             )
         },
+        ImageError::Origin(e) => {
+            OssError::new(StatusCode::BAD_GATEWAY, "BadGateway", e.to_string())
+        }
         ImageError::Internal(m) => {
             tracing::error!(error = %m, "image processing failed");
             OssError::new(

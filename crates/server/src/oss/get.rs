@@ -358,7 +358,7 @@ impl OssDoor {
         if vary_accept {
             put_header(&mut headers, "vary", "Accept");
         }
-        req.set_cache_headers(&mut headers, source.headers.cache_control.as_deref());
+        req.set_cache_headers(&mut headers, source.cache_control.as_deref());
         let variant = match outcome {
             Outcome::NotModified { .. } => return Ok(not_modified(headers)),
             Outcome::Rendered(v) => v,

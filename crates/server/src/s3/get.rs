@@ -105,23 +105,34 @@ impl ImgdS3 {
         };
         // The checks need the object's row, which the store reads inside `open_object`;
         // a refusal is carried out of the closure here and the store's error ignored.
-        let mut refusal: Option<S3Error> = None;
-        let opened = self
-            .store
-            .open_object(&input.bucket, &input.key, |info| {
-                let checked = conditions
-                    .check(info)
-                    .and_then(|()| pick_range(input.range.as_ref(), info.size));
-                checked.map_err(|e| {
-                    refusal = Some(e);
-                    StoreError::PreconditionFailed
+        let mut asked_origin = false;
+        let (info, range, stream) = loop {
+            let mut refusal: Option<S3Error> = None;
+            let opened = self
+                .store
+                .open_object(&input.bucket, &input.key, |info| {
+                    let checked = conditions
+                        .check(info)
+                        .and_then(|()| pick_range(input.range.as_ref(), info.size));
+                    checked.map_err(|e| {
+                        refusal = Some(e);
+                        StoreError::PreconditionFailed
+                    })
                 })
-            })
-            .await;
-        let (info, range, stream) = match (opened, refusal) {
-            (Ok(v), _) => v,
-            (Err(_), Some(refusal)) => return Err(refusal),
-            (Err(e), None) => return Err(s3_err(e)),
+                .await;
+            match (opened, refusal) {
+                (Ok(v), _) => break v,
+                (Err(_), Some(refusal)) => return Err(refusal),
+                (Err(StoreError::NoSuchKey), None) if !asked_origin => {
+                    asked_origin = true;
+                    match self.fetch_from_origin(&input.bucket, &input.key).await? {
+                        Some(streamed) => return Ok(s3s::S3Response::new(streamed)),
+                        // Stored by a concurrent fetch: read it like any object.
+                        None => continue,
+                    }
+                }
+                (Err(e), None) => return Err(s3_err(e)),
+            }
         };
         let whole = range.start == 0 && range.end == info.size;
         let content_range = (input.range.is_some()).then(|| {
@@ -234,4 +245,33 @@ impl ImgdS3 {
 
 fn checksum_mode_enabled(mode: Option<&ChecksumMode>) -> bool {
     mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+}
+
+impl ImgdS3 {
+    /// A miss in a bucket with an origin: the origin's bytes as they arrive, or `None`
+    /// when another request already stored them.
+    async fn fetch_from_origin(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> s3s::S3Result<Option<GetObjectOutput>> {
+        let fetched = match self.images.sources() {
+            Some(sources) => sources.fetch(bucket, key).await,
+            None => None,
+        };
+        match fetched {
+            None => Err(s3_err(StoreError::NoSuchKey)),
+            Some(Err(e)) => Err(crate::s3::process::image_error(e.into())),
+            Some(Ok(crate::sources::Fetched::Stored(_))) => Ok(None),
+            Some(Ok(crate::sources::Fetched::Streaming { head, body })) => {
+                Ok(Some(GetObjectOutput {
+                    body: Some(StreamingBlob::wrap(body)),
+                    content_length: head.content_length.map(|n| n as i64),
+                    content_type: Some(head.content_type),
+                    cache_control: head.cache_control,
+                    ..Default::default()
+                }))
+            }
+        }
+    }
 }

@@ -40,6 +40,12 @@ pub(crate) fn image_error(e: ImageError) -> S3Error {
             err.set_headers(headers);
             err
         }
+        ImageError::Origin(e) => {
+            let mut err =
+                S3Error::with_message(S3ErrorCode::Custom("BadGateway".into()), e.to_string());
+            err.set_status_code(http::StatusCode::BAD_GATEWAY);
+            err
+        }
         ImageError::Internal(m) => {
             tracing::error!(error = %m, "image processing failed");
             S3Error::with_message(
@@ -117,7 +123,7 @@ impl ImgdS3 {
             content_type: Some(variant.content_type),
             e_tag: Some(etag(&variant.etag)),
             last_modified: Some(timestamp_ms(variant.source.modified_ms)),
-            cache_control: variant.source.headers.cache_control.clone(),
+            cache_control: variant.source.cache_control.clone(),
             ..Default::default()
         });
         if variant.vary_accept {
@@ -160,7 +166,7 @@ impl ImgdS3 {
             content_type: Some(variant.content_type),
             e_tag: Some(etag(&variant.etag)),
             last_modified: Some(timestamp_ms(variant.source.modified_ms)),
-            cache_control: variant.source.headers.cache_control.clone(),
+            cache_control: variant.source.cache_control.clone(),
             ..Default::default()
         });
         if variant.vary_accept {
