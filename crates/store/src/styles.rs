@@ -120,6 +120,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.buckets_changed();
         Ok(settings)
     }
 }

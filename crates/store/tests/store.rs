@@ -275,3 +275,63 @@ async fn multipart_concatenates_and_cleans_up_parts() {
         Err(StoreError::NoSuchUpload)
     ));
 }
+
+/// A command-line process changing a bucket beside a running server: the server's
+/// in-memory bucket view must not outlive the change.
+#[tokio::test]
+async fn bucket_views_see_changes_made_by_another_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = open(dir.path()).await;
+    server.create_bucket("b", BucketAcl::Private).await.unwrap();
+    let (info, settings) = server.bucket_view("b").await.unwrap();
+    assert_eq!(info.acl, BucketAcl::Private);
+    assert!(settings.referers.is_empty());
+    // Served from memory now: the same answer again.
+    assert_eq!(
+        server.bucket_view("b").await.unwrap().0.acl,
+        BucketAcl::Private
+    );
+
+    let command = Store::open(
+        &dir.path().join("imgd.db"),
+        &BlobBackend::Fs {
+            root: dir.path().to_path_buf(),
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    command
+        .set_bucket_acl("b", BucketAcl::PublicRead)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.bucket_view("b").await.unwrap().0.acl,
+        BucketAcl::PublicRead
+    );
+    command
+        .update_bucket_settings("b", |s| {
+            s.referers = vec!["example.com".into()];
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        server.bucket_view("b").await.unwrap().1.referers,
+        vec!["example.com".to_string()]
+    );
+    // And the server's own changes.
+    server
+        .update_bucket_settings("b", |s| {
+            s.referers.clear();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(server.bucket_view("b").await.unwrap().1.referers.is_empty());
+    command.delete_bucket("b").await.unwrap();
+    assert!(matches!(
+        server.bucket_view("b").await,
+        Err(StoreError::NoSuchBucket)
+    ));
+}

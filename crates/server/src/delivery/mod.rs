@@ -225,8 +225,7 @@ impl DeliveryDoor {
             Some(rest) => self.ixmage_target(rest, query)?,
             None => self.native_target(path, query).await?,
         };
-        let bucket = self.store().bucket(&target.bucket).await?;
-        let settings = self.store().bucket_settings(&target.bucket).await?;
+        let (bucket, settings) = self.store().bucket_view(&target.bucket).await?;
         let policy = settings.effective_delivery(bucket.acl);
         let secrets = if policy == DeliveryPolicy::Signed && link.is_some() {
             self.store().secrets_for_bucket(&target.bucket).await?
