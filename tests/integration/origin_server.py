@@ -37,6 +37,17 @@ class Origin:
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
+                if callable(body):
+                    # A generated body: (length, chunks), never held whole in memory.
+                    length, chunks = body()
+                    self.send_header("Content-Length", str(length))
+                    self.end_headers()
+                    try:
+                        for chunk in chunks:
+                            self.wfile.write(chunk)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    return
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -62,7 +73,7 @@ class Origin:
     def base(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def serve(self, path: str, body: bytes, status: int = 200, headers: dict | None = None, delay: float = 0):
+    def serve(self, path: str, body, status: int = 200, headers: dict | None = None, delay: float = 0):
         with self.lock:
             self.routes[path] = (status, body, headers or {}, delay)
 

@@ -106,6 +106,42 @@ def test_http_origin_streams_then_serves_locally(server, origin):
         s3.head_object(Bucket=b, Key="junk.jpg")
 
 
+def peak_rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def test_large_origin_objects_stream_end_to_end(server, origin):
+    size = 256 * 1024 * 1024
+    block = JPEG[:65536].ljust(65536, b"\0")
+
+    def big():
+        def chunks():
+            sent = 0
+            while sent < size:
+                n = min(len(block), size - sent)
+                yield block[:n]
+                sent += n
+        return size, chunks()
+
+    origin.serve("/huge.jpg", big)
+    b = public_bucket(server, ["--http", origin.base])
+    before = peak_rss_mb(server.proc.pid)
+    got = 0
+    with requests.get(f"{server.endpoint}/{b}/huge.jpg", stream=True, timeout=120) as r:
+        assert r.status_code == 200
+        assert r.headers["content-length"] == str(size)
+        for chunk in r.iter_content(1 << 20):
+            got += len(chunk)
+    assert got == size
+    head = wait_for_object(server.client(), b, "huge.jpg", timeout=60)
+    assert head["ContentLength"] == size
+    # Neither the client stream nor the background store held the object in memory.
+    assert peak_rss_mb(server.proc.pid) - before < 100
+
+
 def test_s3_origin_is_a_second_imgd(server, tmp_path):
     upstream = Imgd(tmp_path / "upstream").start()
     try:
@@ -241,6 +277,15 @@ def test_variant_cache_hits_invalidation_purge_and_restart(tmp_path):
         bad = requests.post(f"{server.endpoint}/_imgd/admin/variants/purge", json={"key": "a.jpg"},
                             headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
         assert bad.status_code == 400
+
+        # format,auto: one cached variant per accept class, each sent with Vary: Accept.
+        auto = f"{server.endpoint}/pics/a.jpg?x-oss-process=image/resize,w_90/format,auto"
+        for _ in range(2):
+            webp = requests.get(auto, headers={"Accept": "image/webp,*/*"}, timeout=30)
+            plain = requests.get(auto, headers={"Accept": "*/*"}, timeout=30)
+            assert webp.headers["content-type"] == "image/webp" and webp.headers["vary"] == "Accept"
+            assert plain.headers["content-type"] != "image/webp" and plain.headers["vary"] == "Accept"
+            assert webp.headers["etag"] != plain.headers["etag"]
 
         # Deleting the source drops its variants; the variant URL is 404.
         requests.get(url, timeout=30)
