@@ -23,6 +23,9 @@ struct Args {
     /// Where outputs go (and where sharp's outputs are looked for).
     #[arg(long)]
     out: PathBuf,
+    /// Run only this task (`jpeg` or `png`).
+    #[arg(long)]
+    task: Option<String>,
 }
 
 struct Task {
@@ -96,7 +99,10 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 fn main() -> Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.out)?;
-    for task in &TASKS {
+    for task in TASKS
+        .iter()
+        .filter(|t| args.task.as_deref().is_none_or(|only| only == t.name))
+    {
         let source =
             Arc::new(std::fs::read(args.corpus.join(task.file)).with_context(|| task.file)?);
         let p = Arc::new(pipeline(task.ops)?);

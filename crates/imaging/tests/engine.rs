@@ -341,3 +341,69 @@ fn broken_and_hostile_inputs_are_refused_cleanly() {
         Err(EngineError::TooLarge(_))
     ));
 }
+
+/// PSNR in dB of two RGBA buffers' colour channels.
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let mut se = 0f64;
+    let mut n = 0f64;
+    for (pa, pb) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
+        for c in 0..3 {
+            let d = f64::from(pa[c]) - f64::from(pb[c]);
+            se += d * d;
+            n += 1.0;
+        }
+    }
+    10.0 * (255.0f64.powi(2) / (se / n)).log10()
+}
+
+/// A lone JPEG-to-JPEG resize runs on YCbCr planes; the same geometry after a no-op
+/// first step (`rotate,0`) takes the RGB path. Against a lossless resize of the same
+/// geometry, the planar result must be as close as the RGB one: a misplaced chroma plane
+/// or crop would cost several dB.
+#[test]
+fn planar_jpeg_resizes_match_the_rgb_path() {
+    let cases = [
+        // 4:2:0, fill with a centred crop (the benchmark task).
+        ("2569067123_aca715a2ee_o.jpg", "resize,m_fill,w_720,h_588"),
+        // 4:2:0, fit within.
+        ("flowers.jpeg", "resize,w_640"),
+        // 4:2:2 and 4:4:4 sources.
+        ("nikon_gps_photo.jpg", "resize,w_320"),
+        ("orientation/Landscape_1.jpg", "resize,m_fill,w_200,h_200"),
+        ("gamma_dalai_lama_gray.jpg", "resize,w_128"),
+        // Progressive.
+        ("photo4000_prog.jpg", "resize,m_fixed,w_1000,h_600"),
+    ];
+    for (file, resize) in cases {
+        let source = corpus(file);
+        let planar = run(&source, &format!("image/{resize}/quality,Q_90")).unwrap();
+        let rgb = run(&source, &format!("image/rotate,0/{resize}/quality,Q_90")).unwrap();
+        assert_eq!(size(&planar), size(&rgb), "{file}");
+        let Rendered::Image { format, .. } = &planar else {
+            panic!("json")
+        };
+        assert_eq!(*format, imaging::Format::Jpeg);
+        let (a, b) = (pixels(&planar), pixels(&rgb));
+        let reference =
+            pixels(&run(&source, &format!("image/rotate,0/{resize}/format,png")).unwrap());
+        let (ours, theirs) = (psnr(&a.2, &reference.2), psnr(&b.2, &reference.2));
+        assert!(
+            ours >= theirs - 0.3,
+            "{file} {resize}: planar {ours:.2} dB, rgb {theirs:.2} dB against the lossless resize"
+        );
+        let between = psnr(&a.2, &b.2);
+        assert!(between > 36.0, "{file} {resize}: {between:.2} dB apart");
+    }
+    // Shapes this path leaves to the RGB one still come out right: an odd output size,
+    // padding, an ICC profile, EXIF rotation, and a truncated file (refused).
+    let odd = run(&corpus("flowers.jpeg"), "image/resize,w_333").unwrap();
+    assert_eq!(size(&odd), (333, 187));
+    let pad = run(&corpus("flowers.jpeg"), "image/resize,m_pad,w_300,h_300").unwrap();
+    assert_eq!(size(&pad), (300, 300));
+    let icc = run(&corpus("low-contrast.jpg"), "image/resize,w_150").unwrap();
+    assert_eq!(size(&icc).0, 150);
+    let rotated = run(&corpus("orientation/Landscape_6.jpg"), "image/resize,w_100").unwrap();
+    assert_eq!(size(&rotated).0, 100);
+    assert!(run(&corpus("truncated.jpg"), "image/resize,w_720").is_err());
+}

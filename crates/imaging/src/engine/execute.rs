@@ -5,8 +5,8 @@ use super::frame::{Frame, Image};
 use super::geometry::{self, Finish, ResizePlan};
 use super::sniff::{self, SourceFormat};
 use super::{
-    EngineError, EngineResult, avif, bmp, gif, jpeg, ops, orient, png, resize, tiff, watermark,
-    webp,
+    EngineError, EngineResult, avif, bmp, gif, jpeg, ops, orient, planar, png, resize, tiff,
+    watermark, webp,
 };
 use crate::ir::{Format, FormatChoice, Pipeline, Quality, Resize, Step};
 use std::collections::HashMap;
@@ -191,6 +191,30 @@ fn render_inner(
         }
         _ => {}
     }
+    let quality = output_quality(pipeline, &probe);
+    // A JPEG photo resized to a JPEG: the planar path, when it applies.
+    if probe.format == SourceFormat::Jpeg
+        && orientation == 1
+        && pipeline.steps.len() == 1
+        && probe.jpeg_markers.as_ref().is_some_and(|m| m.icc.is_none())
+        && still_format(pipeline, probe.format, accept, false) == Format::Jpeg
+        && let Some(plan) = &first_plan
+    {
+        let (ow, oh) = plan.output_size();
+        check_size(ow.max(plan.scaled_w), oh.max(plan.scaled_h), 1, limits)?;
+        deadline.check()?;
+        let progressive = pipeline.output.progressive;
+        if let Some(bytes) =
+            planar::resize_jpeg(source, plan, options.jpeg_denom, quality, progressive)?
+        {
+            return Ok(Rendered::Image {
+                bytes,
+                format: Format::Jpeg,
+                width: ow,
+                height: oh,
+            });
+        }
+    }
     deadline.check()?;
     let between = || deadline.check();
     let mut image = decode::decode(source, &probe, &options, limits, &deadline)?;
@@ -250,18 +274,6 @@ fn render_inner(
     }
 
     let format = output_format(pipeline, probe.format, accept, &image);
-    let quality = match pipeline.output.quality {
-        Some(Quality::Absolute(q)) => q,
-        Some(Quality::Relative(q)) => {
-            let base = probe
-                .jpeg_markers
-                .as_ref()
-                .and_then(|m| m.quality)
-                .unwrap_or(100);
-            ((u32::from(base) * u32::from(q) + 50) / 100).clamp(1, 100) as u8
-        }
-        None => DEFAULT_QUALITY,
-    };
     deadline.check()?;
     let (width, height) = (image.first().width, image.first().height);
     let bytes = match format {
@@ -276,6 +288,22 @@ fn render_inner(
         width,
         height,
     })
+}
+
+/// The encoder quality: `Q` as given, `q` relative to the source's estimated quality.
+fn output_quality(pipeline: &Pipeline, probe: &sniff::Probe) -> u8 {
+    match pipeline.output.quality {
+        Some(Quality::Absolute(q)) => q,
+        Some(Quality::Relative(q)) => {
+            let base = probe
+                .jpeg_markers
+                .as_ref()
+                .and_then(|m| m.quality)
+                .unwrap_or(100);
+            ((u32::from(base) * u32::from(q) + 50) / 100).clamp(1, 100) as u8
+        }
+        None => DEFAULT_QUALITY,
+    }
 }
 
 /// Applies a resize plan to one frame.
@@ -350,22 +378,33 @@ fn output_format(
     accept: Option<&str>,
     image: &Image,
 ) -> Format {
+    // An animation stays animated (WebP, else GIF).
+    if matches!(pipeline.output.format, Some(FormatChoice::Auto)) && image.is_animated() {
+        return if accepts(accept, "image/webp") {
+            Format::Webp
+        } else {
+            Format::Gif
+        };
+    }
+    still_format(pipeline, source, accept, image.first().uses_alpha())
+}
+
+/// The output format of a still picture.
+fn still_format(
+    pipeline: &Pipeline,
+    source: SourceFormat,
+    accept: Option<&str>,
+    uses_alpha: bool,
+) -> Format {
     match pipeline.output.format {
         Some(FormatChoice::Fixed(f)) => f,
-        // The best the client takes: an animation stays animated (WebP, else GIF); a still
-        // picture goes AVIF, then WebP, then JPEG (PNG when it uses alpha).
+        // The best the client takes: AVIF, then WebP, then JPEG (PNG when it uses alpha).
         Some(FormatChoice::Auto) => {
-            if image.is_animated() {
-                if accepts(accept, "image/webp") {
-                    Format::Webp
-                } else {
-                    Format::Gif
-                }
-            } else if accepts(accept, "image/avif") {
+            if accepts(accept, "image/avif") {
                 Format::Avif
             } else if accepts(accept, "image/webp") {
                 Format::Webp
-            } else if image.first().uses_alpha() {
+            } else if uses_alpha {
                 Format::Png
             } else {
                 Format::Jpeg

@@ -30,6 +30,7 @@ pub mod gif;
 pub mod jpeg;
 pub mod ops;
 pub mod orient;
+pub mod planar;
 pub mod png;
 pub mod resize;
 pub mod sniff;
