@@ -99,6 +99,27 @@ def test_http_origin_streams_then_serves_locally(server, origin):
     r = requests.get(f"{server.endpoint}/{b}/p.jpg?x-oss-process=image/resize,w_120", timeout=30)
     assert r.status_code == 200 and width(r.content) == 120
     wait_for_object(s3, b, "p.jpg")
+    # A large source processed on a miss: the fetch is stored as fast as it arrives
+    # (nobody streams it), not paced by a reader that does not exist.
+    # A real photo followed by 37 MB that decoders ignore after its end marker, sent in
+    # small writes so the body arrives in many chunks.
+    photo = (CORPUS / "photo4000.jpg").read_bytes()
+    tail = 37 * 1024 * 1024
+
+    def padded():
+        def chunks():
+            yield photo
+            for _ in range(tail // 16384):
+                yield b"\0" * 16384
+        return len(photo) + tail, chunks()
+
+    big_len = len(photo) + tail
+    origin.serve("/photos/big.jpg", padded)
+    started = time.monotonic()
+    r = requests.get(f"{server.endpoint}/{b}/big.jpg?x-oss-process=image/resize,w_300", timeout=60)
+    assert r.status_code == 200 and width(r.content) == 300
+    assert time.monotonic() - started < 10
+    assert wait_for_object(s3, b, "big.jpg")["ContentLength"] == big_len
     # Non-images from the origin are refused with 502 and not stored.
     r = requests.get(f"{server.endpoint}/{b}/junk.jpg", timeout=30)
     assert r.status_code == 502

@@ -137,7 +137,10 @@ impl Sources {
         if let Err(e) = self.refuse_early(bucket, key) {
             return Some(Err(e));
         }
-        let (done, _started) = self.join_or_lead(bucket, key, settings);
+        let (done, started) = self.join_or_lead(bucket, key, settings);
+        // Nobody streams this copy: without a receiver the pump only stores (holding
+        // the receiver unread would stall it until CLIENT_STALL).
+        drop(started);
         Some(wait(done).await)
     }
 
