@@ -49,7 +49,8 @@ pub struct Store {
     pub(crate) blobs: BlobStore,
     /// Announces every committed overwrite and delete, so caches derived from objects
     /// (rendered variants) can drop what they hold. Only this process's writes appear
-    /// here; other nodes sharing the database revalidate by ETag instead.
+    /// here, which covers every object write on one node (the `imgd` commands change
+    /// buckets and settings, never objects).
     pub(crate) changes: tokio::sync::broadcast::Sender<ObjectChanged>,
     pub(crate) bucket_views: std::sync::Arc<BucketViews>,
 }
