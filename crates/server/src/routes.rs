@@ -115,6 +115,24 @@ pub fn unknown_internal() -> Response<BoxBody> {
     )
 }
 
+/// A streamed response body, or an empty one for HEAD.
+pub fn stream_body<S, E>(stream: S, head: bool) -> BoxBody
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Send + Sync + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    if head {
+        return empty_body();
+    }
+    use futures::TryStreamExt;
+    http_body_util::StreamBody::new(
+        stream
+            .map_ok(hyper::body::Frame::data)
+            .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) }),
+    )
+    .boxed()
+}
+
 pub fn empty_body() -> BoxBody {
     http_body_util::Empty::new()
         .map_err(|never| match never {})

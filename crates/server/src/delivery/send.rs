@@ -8,9 +8,7 @@ use crate::images::{ImageService, Outcome, etag_listed};
 use crate::routes::{self, BoxBody};
 use crate::sources::Fetched;
 use bytes::Bytes;
-use futures::TryStreamExt;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use imaging::Pipeline;
 use store::{ObjectInfo, Store, StoreError};
@@ -153,15 +151,7 @@ pub async fn object(
             Ok(stored_object(images.store(), bucket, key, req, caching, head).await?)
         }
         Fetched::Streaming { head: origin, body } => {
-            let body: BoxBody = if head {
-                routes::empty_body()
-            } else {
-                http_body_util::StreamBody::new(
-                    body.map_ok(hyper::body::Frame::data)
-                        .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) }),
-                )
-                .boxed()
-            };
+            let body = routes::stream_body(body, head);
             let mut r = Response::new(body);
             let h = r.headers_mut();
             if let Some(len) = origin.content_length {
@@ -239,16 +229,7 @@ async fn stored_object(
         return Ok(r);
     } else {
         let len = range.end - range.start;
-        let body: BoxBody = if head {
-            routes::empty_body()
-        } else {
-            http_body_util::StreamBody::new(
-                stream
-                    .map_ok(hyper::body::Frame::data)
-                    .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) }),
-            )
-            .boxed()
-        };
+        let body = routes::stream_body(stream, head);
         let mut r = Response::new(body);
         let h = r.headers_mut();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));

@@ -17,21 +17,19 @@ mod path;
 use crate::clock::Clock;
 use crate::images::{ImageError, ImageService, Outcome, etag_listed};
 use crate::routes::{self, BoxBody};
+use crate::sources::backoff::Backoffs;
 use crate::sources::coalesce::{Coalesced, Coalescer};
 use base64::Engine;
 use bytes::Bytes;
 use fetch::{FetchRequest, Fetcher};
-use futures::TryStreamExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use imaging::Process;
 pub use path::{ProxyPath, SizeSpec, parse_path, parse_size};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use store::{ObjectHeaders, ObjectInfo, PutOptions, StoreError};
 
 /// Upstream's retry schedule for failing sources: a minute, doubling, capped at a day.
@@ -50,18 +48,13 @@ pub struct ImageProxyConfig {
     pub cache_ttl_secs: u32,
 }
 
-struct Backoff {
-    until: Instant,
-    delay: Duration,
-}
-
 #[derive(Clone)]
 pub struct ImageProxyDoor {
     images: ImageService,
     fetcher: Fetcher,
     cfg: Arc<ImageProxyConfig>,
     clock: Clock,
-    failures: Arc<Mutex<HashMap<(String, String), Backoff>>>,
+    failures: Arc<Backoffs<(String, String)>>,
     fetches: Coalescer<(String, String), Result<ObjectInfo, String>>,
 }
 
@@ -81,7 +74,7 @@ impl ImageProxyDoor {
             fetcher,
             cfg: Arc::new(cfg),
             clock,
-            failures: Arc::new(Mutex::new(HashMap::new())),
+            failures: Arc::new(Backoffs::new(FAILURE_BACKOFF_FIRST, FAILURE_BACKOFF_CAP)),
             fetches: Coalescer::default(),
         }
     }
@@ -141,7 +134,7 @@ impl ImageProxyDoor {
             .and_then(|v| v.to_str().ok());
 
         let source_key = (link.bucket.clone(), link.ext_url.clone());
-        if let Some(retry) = self.backing_off(&source_key) {
+        if let Some(retry) = self.failures.remaining(&source_key) {
             return text(
                 StatusCode::from_u16(520).unwrap_or(StatusCode::BAD_GATEWAY),
                 &format!("source failed recently; next attempt in {retry} s"),
@@ -192,30 +185,12 @@ impl ImageProxyDoor {
         resp
     }
 
-    fn backing_off(&self, source: &(String, String)) -> Option<u64> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let b = failures.get(source)?;
-        let now = Instant::now();
-        (b.until > now).then(|| (b.until - now).as_secs_f64().ceil() as u64)
-    }
-
     fn record(&self, source: &(String, String), ok: bool) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if ok {
-            failures.remove(source);
-            return;
+            self.failures.succeeded(source);
+        } else {
+            self.failures.failed(source.clone());
         }
-        let delay = failures
-            .get(source)
-            .map(|b| (b.delay * 2).min(FAILURE_BACKOFF_CAP))
-            .unwrap_or(FAILURE_BACKOFF_FIRST);
-        failures.insert(
-            source.clone(),
-            Backoff {
-                until: Instant::now() + delay,
-                delay,
-            },
-        );
     }
 
     /// Fetches the original once (concurrent first requests share the fetch) and stores
@@ -304,16 +279,7 @@ impl ImageProxyDoor {
                 return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
             }
         };
-        let body: BoxBody = if head {
-            routes::empty_body()
-        } else {
-            http_body_util::StreamBody::new(
-                stream
-                    .map_ok(hyper::body::Frame::data)
-                    .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) }),
-            )
-            .boxed()
-        };
+        let body = routes::stream_body(stream, head);
         let mut r = Response::new(body);
         let h = r.headers_mut();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
@@ -423,16 +389,7 @@ impl ImageProxyDoor {
             .map(|k| k.content_type())
             .unwrap_or("application/octet-stream");
         let length = resp.content_length;
-        let body: BoxBody = if head {
-            routes::empty_body()
-        } else {
-            http_body_util::StreamBody::new(
-                sync_wrapper::SyncStream::new(resp.into_stream())
-                    .map_ok(hyper::body::Frame::data)
-                    .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) }),
-            )
-            .boxed()
-        };
+        let body = routes::stream_body(sync_wrapper::SyncStream::new(resp.into_stream()), head);
         let mut r = Response::new(body);
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -522,25 +522,28 @@ impl ImageService {
         key: &str,
     ) -> Result<(ObjectInfo, Vec<u8>), ImageError> {
         let max = self.limits.max_source_bytes;
-        if let Err(ImageError::Store(StoreError::NoSuchKey)) = self.source_info(bucket, key).await {
-            return Err(ImageError::Store(StoreError::NoSuchKey));
-        }
-        let (info, _, stream) = self
-            .store
-            .open_object(bucket, key, |info| {
-                if info.size > max {
-                    return Err(StoreError::InvalidArgument(format!(
-                        "the object is {} bytes; images larger than {max} bytes are not processed",
-                        info.size
-                    )));
-                }
-                Ok(0..info.size)
-            })
-            .await
-            .map_err(|e| match e {
-                StoreError::InvalidArgument(m) => ImageError::Invalid(m),
-                other => ImageError::Store(other),
-            })?;
+        let check_size = |info: &ObjectInfo| {
+            if info.size > max {
+                return Err(StoreError::InvalidArgument(format!(
+                    "the object is {} bytes; images larger than {max} bytes are not processed",
+                    info.size
+                )));
+            }
+            Ok(0..info.size)
+        };
+        let opened = match self.store.open_object(bucket, key, check_size).await {
+            // Missing here: the bucket's origin may have it (stored by the time this
+            // returns), so try once more.
+            Err(StoreError::NoSuchKey) => {
+                self.source_info(bucket, key).await?;
+                self.store.open_object(bucket, key, check_size).await
+            }
+            other => other,
+        };
+        let (info, _, stream) = opened.map_err(|e| match e {
+            StoreError::InvalidArgument(m) => ImageError::Invalid(m),
+            other => ImageError::Store(other),
+        })?;
         let bytes = stream
             .try_fold(
                 Vec::with_capacity(info.size as usize),

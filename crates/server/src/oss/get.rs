@@ -6,9 +6,8 @@ use super::{OssDoor, OssError, OssRequest, from_image_error, from_store_error};
 use crate::auth::oss::{Proof, http_date};
 use crate::images::Outcome;
 use crate::routes::{self, BoxBody};
-use futures::TryStreamExt;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
 use store::{ObjectInfo, Permission, StoreError};
 
 /// Longest `max-age` given to a signed URL's response, whatever its expiry.
@@ -312,12 +311,7 @@ impl OssDoor {
             StatusCode::OK
         };
         metrics::counter!("imgd_oss_bytes_out_total").increment(len);
-        let body = StreamBody::new(
-            stream
-                .map_ok(hyper::body::Frame::data)
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) }),
-        )
-        .boxed();
+        let body = crate::routes::stream_body(stream, false);
         Ok(respond(status, headers, body))
     }
 

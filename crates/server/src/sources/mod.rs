@@ -10,6 +10,7 @@
 //! the write commits. The pump is detached from the client, so a client that goes away
 //! does not stop the object being stored.
 
+pub mod backoff;
 pub mod coalesce;
 pub mod origin;
 
@@ -68,16 +69,11 @@ pub type SyncByteStream = std::pin::Pin<
 type Done = Option<Result<ObjectInfo, SourceError>>;
 type Started = Result<(OriginHead, mpsc::Receiver<Result<Bytes, std::io::Error>>), SourceError>;
 
-struct Backoff {
-    until: Instant,
-    delay: Duration,
-}
-
 struct Inner {
     store: Store,
     fetcher: Fetcher,
     recent_misses: Mutex<HashMap<(String, String), Instant>>,
-    backoff: Mutex<HashMap<String, Backoff>>,
+    backoff: backoff::Backoffs<String>,
     inflight: Mutex<HashMap<(String, String), watch::Receiver<Done>>>,
 }
 
@@ -97,7 +93,7 @@ impl Sources {
                 store,
                 fetcher,
                 recent_misses: Mutex::new(HashMap::new()),
-                backoff: Mutex::new(HashMap::new()),
+                backoff: backoff::Backoffs::new(BACKOFF_FIRST, BACKOFF_CAP),
                 inflight: Mutex::new(HashMap::new()),
             }),
         }
@@ -179,14 +175,10 @@ impl Sources {
                 None => {}
             }
         }
-        if let Some(b) = lock(&self.inner.backoff).get(bucket)
-            && b.until > now
-        {
-            return Err(SourceError::BackingOff(
-                (b.until - now).as_secs_f64().ceil() as u64,
-            ));
+        match self.inner.backoff.remaining(&bucket.to_owned()) {
+            Some(secs) => Err(SourceError::BackingOff(secs)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Joins the fetch in flight for this object or starts one. A leader also gets the
@@ -224,7 +216,7 @@ impl Sources {
     /// Forgets remembered 404s and backoff (after the origin configuration changes).
     pub fn forget(&self, bucket: &str) {
         lock(&self.inner.recent_misses).retain(|(b, _), _| b != bucket);
-        lock(&self.inner.backoff).remove(bucket);
+        self.inner.backoff.succeeded(&bucket.to_owned());
     }
 }
 
@@ -288,7 +280,7 @@ async fn pull(
     };
     let resp = match outcome {
         Ok(resp) => {
-            lock(&inner.backoff).remove(bucket);
+            inner.backoff.succeeded(&bucket.to_owned());
             resp
         }
         Err((error, back_off)) => {
@@ -299,20 +291,7 @@ async fn pull(
                         Instant::now() + settings.miss_ttl(),
                     );
                 }
-                _ if back_off => {
-                    let mut backoff = lock(&inner.backoff);
-                    let delay = backoff
-                        .get(bucket)
-                        .map(|b| (b.delay * 2).min(BACKOFF_CAP))
-                        .unwrap_or(BACKOFF_FIRST);
-                    backoff.insert(
-                        bucket.to_owned(),
-                        Backoff {
-                            until: Instant::now() + delay,
-                            delay,
-                        },
-                    );
-                }
+                _ if back_off => inner.backoff.failed(bucket.to_owned()),
                 _ => {}
             }
             tracing::info!(bucket, key, origin = %origin::describe(&settings.source), %error, "origin fetch failed");
