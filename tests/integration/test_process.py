@@ -20,6 +20,7 @@ def images(imgd):
                       ContentType="image/jpeg")
     s3.put_object(Bucket="proc-public", Key="broken.jpg", Body=(CORPUS / "truncated.jpg").read_bytes())
     s3.put_object(Bucket="proc-public", Key="alpha.png", Body=(CORPUS / "with-alpha.png").read_bytes())
+    s3.put_object(Bucket="proc-public", Key="anim.gif", Body=(CORPUS / "animated-loop-3.gif").read_bytes())
     return s3
 
 
@@ -58,6 +59,20 @@ def test_format_auto_follows_accept_and_varies(imgd, images):
     assert webp.headers["Content-Type"] == "image/webp" and jpeg.headers["Content-Type"] == "image/jpeg"
     assert webp.headers["Vary"] == "Accept" and jpeg.headers["Vary"] == "Accept"
     assert webp.headers["ETag"] != jpeg.headers["ETag"]
+    # What the README promises: AVIF first when the client lists it, PNG for transparency
+    # when neither modern format is accepted, and an animation stays animated.
+    browser = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
+    avif = get(imgd, "proc-public/saw.jpg", "image/resize,w_50/format,auto", headers={"Accept": browser})
+    assert avif.status_code == 200 and avif.headers["Content-Type"] == "image/avif"
+    assert avif.content[4:12] == b"ftypavif" and avif.headers["Vary"] == "Accept"
+    alpha = get(imgd, "proc-public/alpha.png", "image/resize,w_20/format,auto", headers={"Accept": "image/jpeg"})
+    assert alpha.headers["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(alpha.content)).mode == "RGBA"
+    for accept, mime, frames_format in (("image/webp", "image/webp", "WEBP"), ("image/jpeg", "image/gif", "GIF")):
+        anim = get(imgd, "proc-public/anim.gif", "image/resize,w_40/format,auto", headers={"Accept": accept})
+        assert anim.status_code == 200 and anim.headers["Content-Type"] == mime, anim.text
+        im = Image.open(io.BytesIO(anim.content))
+        assert im.format == frames_format and getattr(im, "n_frames", 1) > 1
 
 
 def test_info_and_average_hue(imgd, images):

@@ -10,6 +10,7 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 from PIL import Image
 
 from conftest import ACCESS_KEY, CORPUS, SECRET_KEY, Imgd
@@ -39,7 +40,10 @@ def test_styles_from_the_cli_by_parameter_and_by_delimiter(imgd, styled):
     assert "thumb" in out.stdout
     assert "thumb\timage/resize,w_40/format,png" in imgd.cli("style", "list", "styled").stdout
     bad = imgd.cli("style", "put", "styled", "broken", "image/resize,w_0", check=False)
-    assert bad.returncode != 0 and "w" in bad.stderr
+    assert bad.returncode != 0
+    assert "resize: parameter w must be between 1 and 16384, got 0" in bad.stderr, bad.stderr
+    assert "broken" in bad.stderr
+    assert "broken" not in imgd.cli("style", "list", "styled").stdout
 
     r = requests.get(f"{imgd.endpoint}/styled/saw.jpg", params={"x-oss-process": "style/thumb"}, timeout=30)
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
@@ -122,8 +126,9 @@ def test_saveas_refusals(imgd, styled):
     assert missing_bucket.status_code == 404 and "NoSuchBucket" in missing_bucket.text
     s3 = imgd.client()
     for key in ("x.jpg", "y.jpg"):
-        with pytest.raises(Exception):
+        with pytest.raises(ClientError) as e:
             s3.head_object(Bucket="styled", Key=key)
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404, key
 
 
 def test_styles_and_buckets_from_the_config_file(tmp_path):

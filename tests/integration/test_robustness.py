@@ -3,6 +3,7 @@ import concurrent.futures
 import datetime
 import hashlib
 import os
+import re
 import signal
 import socket
 import threading
@@ -214,28 +215,178 @@ def test_kill_9_mid_upload_loses_nothing_acknowledged(tmp_path):
     server.stop()
 
 
-def test_graceful_shutdown_finishes_in_flight_requests(tmp_path):
-    server = Imgd(tmp_path / "data").start()
-    s3 = s3_client(server.endpoint)
-    s3.create_bucket(Bucket="grace")
-    url = s3.generate_presigned_url("put_object", Params={"Bucket": "grace", "Key": "slow"}, ExpiresIn=300)
+def presigned_put_head(server, bucket: str, key: str, length: int) -> bytes:
+    url = s3_client(server.endpoint).generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
     u = urllib.parse.urlsplit(url)
+    return f"PUT {u.path}?{u.query} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Length: {length}\r\n\r\n".encode()
+
+
+def assert_not_served(port: int) -> str:
+    """A connection made now is refused, or reset/closed without an answer."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    except ConnectionRefusedError:
+        return "refused"
+    with s:
+        s.settimeout(5)
+        try:
+            s.sendall(b"GET /_imgd/health HTTP/1.1\r\nHost: a\r\n\r\n")
+            data = s.recv(1024)
+        except (ConnectionResetError, BrokenPipeError):
+            return "reset"
+        except socket.timeout:
+            raise AssertionError("a connection made after SIGTERM was accepted and left waiting")
+        assert data == b"", f"a connection made after SIGTERM was served: {data[:80]!r}"
+        return "closed"
+
+
+def test_graceful_shutdown_finishes_a_short_in_flight_request(tmp_path):
+    """With a long grace, a request in flight at SIGTERM completes with 200 and is stored;
+    new connections are refused meanwhile; the process exits as soon as it is done,
+    without waiting out the grace period."""
+    server = Imgd(tmp_path / "data", env={"IMGD_SHUTDOWN_GRACE_SECS": "20"}).start()
+    s3_client(server.endpoint).create_bucket(Bucket="grace")
     body = os.urandom(2_000_000)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(f"PUT {u.path}?{u.query} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Length: {len(body)}\r\n\r\n".encode())
-        sock.sendall(body[:1_000_000])
-        time.sleep(0.3)
-        server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        sock.sendall(body[1_000_000:])
-        resp = sock.recv(65536)
-    assert resp.startswith(b"HTTP/1.1 200"), resp[:200]
-    assert server.proc.wait(15) == 0
-    server.proc = None
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(presigned_put_head(server, "grace", "slow", len(body)))
+            sock.sendall(body[:1_000_000])
+            time.sleep(0.3)
+            server.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert assert_not_served(server.port) in ("refused", "reset", "closed")
+            sock.sendall(body[1_000_000:])
+            resp = sock.recv(65536)
+            finished = time.monotonic()
+        assert resp.startswith(b"HTTP/1.1 200"), resp[:200]
+        assert server.proc.wait(15) == 0
+        assert time.monotonic() - finished < 10, "the process waited out the grace period"
+    finally:
+        server.stop()
     server.start()
-    got = s3_client(server.endpoint).get_object(Bucket="grace", Key="slow")["Body"].read()
-    assert got == body
-    server.stop()
+    try:
+        got = s3_client(server.endpoint).get_object(Bucket="grace", Key="slow")["Body"].read()
+        assert got == body
+    finally:
+        server.stop()
+
+
+def test_graceful_shutdown_stops_waiting_after_the_grace_period(tmp_path):
+    """A request still in flight when the grace period (2 s) ends does not hold the process:
+    during the grace it is not cut off and new connections are refused; after it the
+    process exits although the request never finished, and nothing half-uploaded shows."""
+    grace = 2
+    server = Imgd(tmp_path / "data", env={"IMGD_SHUTDOWN_GRACE_SECS": str(grace)}).start()
+    s3_client(server.endpoint).create_bucket(Bucket="grace")
+    total = 50_000_000
+    stop = threading.Event()
+    send_error: list[BaseException] = []
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+
+    def trickle():
+        # A client that keeps sending, slowly, far longer than the grace period.
+        try:
+            while not stop.is_set():
+                sock.sendall(b"x" * 1024)
+                time.sleep(0.05)
+        except OSError as e:
+            send_error.append(e)
+
+    try:
+        sock.sendall(presigned_put_head(server, "grace", "never-done", total))
+        sock.sendall(b"x" * 100_000)
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        time.sleep(0.5)
+        server.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        time.sleep(0.5)
+        assert assert_not_served(server.port) in ("refused", "reset", "closed")
+        # Within the grace period the in-flight upload is still being read.
+        time.sleep(max(0.0, signalled + grace - 0.7 - time.monotonic()))
+        assert server.proc.poll() is None, "imgd exited before the grace period was over"
+        assert not send_error, f"the in-flight upload was cut off during the grace period: {send_error}"
+        sock.settimeout(0.2)
+        try:
+            early = sock.recv(1024)
+        except socket.timeout:
+            early = None
+        assert early is None, f"the in-flight request was answered or closed early: {early!r}"
+        code = server.proc.wait(grace + 10)
+        took = time.monotonic() - signalled
+        assert took < grace + 5, f"exit took {took:.1f} s after SIGTERM with a {grace} s grace"
+        assert code == 0
+    finally:
+        stop.set()
+        sock.close()
+        server.stop()
+    server.start()
+    try:
+        with pytest.raises(ClientError) as e:
+            s3_client(server.endpoint).head_object(Bucket="grace", Key="never-done")
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    finally:
+        server.stop()
+
+
+def held_connection(port: int) -> socket.socket:
+    """A keep-alive connection that has been served once and is now idle."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /_imgd/health HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert read_response(s).startswith(b"HTTP/1.1 200")
+    return s
+
+
+def read_response(s: socket.socket, timeout: float = 10) -> bytes:
+    """One small response (headers and a Content-Length body); b"" if nothing arrives in
+    `timeout` seconds."""
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+        while len(rest) < length:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+        return head + b"\r\n\r\n" + rest
+    except socket.timeout:
+        return data
+
+
+def test_max_connections_makes_extra_clients_wait(tmp_path):
+    server = Imgd(tmp_path / "data", env={"IMGD_MAX_CONNECTIONS": "2"}).start()
+    held: list[socket.socket] = []
+    try:
+        # The limit not reached: with one connection held, a second is served at once.
+        held.append(held_connection(server.port))
+        second = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        held.append(second)
+        second.sendall(b"GET /_imgd/health HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(second, timeout=10).startswith(b"HTTP/1.1 200")
+
+        # The limit reached: with two held (idle, kept alive), a third waits ...
+        third = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        held.append(third)
+        third.sendall(b"GET /_imgd/health HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(third, timeout=1.5) == b"", "a third connection was served beyond max_connections"
+        # ... and is served once one of the two closes.
+        held.pop(0).close()
+        assert read_response(third, timeout=15).startswith(b"HTTP/1.1 200")
+        # The held ones were not dropped to make room: the second still answers.
+        second.sendall(b"GET /_imgd/health HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(second, timeout=10).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in held:
+            s.close()
+        server.stop()
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from PIL import Image
 
 from conftest import ACCESS_KEY, CORPUS, SECRET_KEY, Imgd
@@ -123,8 +124,9 @@ def test_http_origin_streams_then_serves_locally(server, origin):
     # Non-images from the origin are refused with 502 and not stored.
     r = requests.get(f"{server.endpoint}/{b}/junk.jpg", timeout=30)
     assert r.status_code == 502
-    with pytest.raises(Exception):
+    with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=b, Key="junk.jpg")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 def peak_rss_mb(pid: int) -> float:

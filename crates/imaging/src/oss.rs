@@ -7,6 +7,7 @@
 //! Ranges and defaults follow OSS's documentation. Where OSS documents none, the bound
 //! chosen here is stated next to the constant or the parameter table.
 
+use crate::engine::watermark::fonts;
 use crate::error::{Field, ProcessError, excerpt};
 use crate::ir::{
     Axis, Crop, Fit, Format, FormatChoice, Gravity, ImageMark, IndexCrop, MarkAlign, MarkOrder,
@@ -37,14 +38,11 @@ const MAX_RADIUS: i64 = 4_096;
 const MAX_MARGIN: i64 = 4_096;
 /// OSS limits watermark text to 64 characters before encoding.
 const MAX_TEXT_CHARS: usize = 64;
-/// OSS documents no limit on font names; its own names are under 20 characters.
-const MAX_FONT_CHARS: usize = 64;
 /// S3/OSS object key limit in bytes.
 const MAX_KEY_BYTES: usize = 1023;
 /// S3/OSS bucket name limit.
 const MAX_BUCKET_BYTES: usize = 63;
 
-const DEFAULT_FONT: &str = "wqy-zenhei";
 const NESTED_PROCESS_MARKER: &str = "?x-oss-process=";
 
 /// OSS emits URL-safe base64 with padding but its own docs say padding may be dropped,
@@ -408,7 +406,7 @@ fn parse_watermark(tokens: Split<'_, char>, nesting: Nesting) -> Result<Watermar
     let text_mark = match text {
         None => None,
         Some(text) => {
-            let font = font.unwrap_or_else(|| DEFAULT_FONT.to_owned());
+            let font = font.unwrap_or_else(|| fonts::DEFAULT_FONT.to_owned());
             check_text(&text)?;
             check_font(&font)?;
             Some(TextMark {
@@ -486,19 +484,18 @@ fn check_text(text: &str) -> Result<(), ProcessError> {
     Ok(())
 }
 
-/// Any plausible font name is accepted here; whether the engine has it installed is
-/// the engine's decision, so fonts can be added without touching the parser.
+/// Only names the engine can draw with pass, so an unknown font fails before any work.
+/// A known font whose file is not installed still passes: the engine falls back.
 fn check_font(font: &str) -> Result<(), ProcessError> {
-    let plausible = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
-    if font.is_empty() || font.chars().count() > MAX_FONT_CHARS || !font.chars().all(plausible) {
-        return Err(malformed(
-            "watermark",
-            Field::Named("type"),
-            font,
-            "a font name of 1-64 letters, digits, '-' or '_'",
-        ));
+    if fonts::face_for(font).is_some() {
+        return Ok(());
     }
-    Ok(())
+    Err(malformed(
+        "watermark",
+        Field::Named("type"),
+        font,
+        fonts::accepted_names(),
+    ))
 }
 
 fn parse_watermark_image(

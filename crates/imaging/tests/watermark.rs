@@ -5,6 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use imaging::engine::watermark::fonts::{Face, SYSTEM_FONT_DIR};
 use imaging::engine::{EngineError, Limits, Rendered, render_with};
 use imaging::oss;
 use std::collections::HashMap;
@@ -731,7 +732,14 @@ fn limits_bound_the_mark() {
 }
 
 #[test]
-fn any_font_name_renders_with_the_embedded_font() {
+fn the_font_name_chooses_the_face() {
+    let (zenhei_file, _) = Face::WqyZenHei.file().unwrap();
+    let zenhei_path = std::path::Path::new(SYSTEM_FONT_DIR).join(zenhei_file);
+    assert!(
+        zenhei_path.is_file(),
+        "{} is missing: run scripts/install-build-deps.sh",
+        zenhei_path.display()
+    );
     let white = solid_png(200, 80, WHITE, false);
     let default = render_ok(
         &white,
@@ -739,12 +747,22 @@ fn any_font_name_renders_with_the_embedded_font() {
         &no_marks(),
         "font_default",
     );
-    let named = render_ok(
+    let zenhei = render_ok(
         &white,
-        &text_ops("Font", &format!("size_30,type_{}", b64("fangzhengheiti"))),
+        &text_ops("Font", &format!("size_30,type_{}", b64("wqy-zenhei"))),
         &no_marks(),
-        "font_named",
+        "font_zenhei",
     );
-    assert_eq!(default.rgba, named.rgba);
+    let builtin = render_ok(
+        &white,
+        &text_ops("Font", &format!("size_30,type_{}", b64("notosans"))),
+        &no_marks(),
+        "font_builtin",
+    );
+    // No type_ means OSS's default, WenQuanYi Zen Hei; another name, another face
+    // (tests/fonts.rs checks which).
+    assert_eq!(default.rgba, zenhei.rgba);
+    assert_ne!(default.rgba, builtin.rgba);
     assert!(default.count(not_white) > 50);
+    assert!(builtin.count(not_white) > 50);
 }

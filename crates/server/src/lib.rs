@@ -20,6 +20,7 @@ pub mod oss;
 pub mod routes;
 pub mod s3;
 pub mod sources;
+pub mod vhost;
 
 use std::net::SocketAddr;
 use std::time::Duration;

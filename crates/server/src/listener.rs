@@ -7,7 +7,7 @@ use crate::delivery::DeliveryDoor;
 use crate::imageproxy::ImageProxyDoor;
 use crate::images::ImageService;
 use crate::oss::OssDoor;
-use crate::routes::{self, BoxBody, FrontDoor};
+use crate::routes::{self, BoxBody, FrontDoor, Routing};
 use crate::s3::ImgdS3;
 use crate::s3::auth::{ImgdAccess, ImgdAuth};
 use crate::sources::Sources;
@@ -32,7 +32,11 @@ struct App {
     oss: OssDoor,
     s3: S3Service,
     region: String,
+    routing: Routing,
     metrics: PrometheusHandle,
+    /// `max_header_bytes`: hyper's read buffer only bounds the head to within one read of
+    /// it (the buffer grows by doubling), so the exact limit is checked per request.
+    max_header_bytes: usize,
 }
 
 /// The s3s service with imgd's operations, authentication and access rules. `s3_config`
@@ -56,10 +60,10 @@ pub fn s3_service(
         cfg.root_secret_key.clone(),
     ));
     builder.set_access(ImgdAccess::new(store, cfg.root_access_key.clone()));
-    if let Some(domain) = &cfg.domain {
-        let host = s3s::host::SingleDomain::new(domain)
-            .map_err(|e| ServerError::Config(format!("domain {domain:?}: {e}")))?;
-        builder.set_host(host);
+    if let Some(domain) = cfg.domain.as_deref().filter(|d| !d.is_empty()) {
+        // imgd's own host parser, so s3s resolves `bucket.<domain>` exactly as the
+        // delivery and OSS doors do.
+        builder.set_host(crate::vhost::DomainHosts::new(domain).map_err(ServerError::Config)?);
     }
     if let Some(c) = s3_config {
         builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
@@ -112,14 +116,21 @@ pub async fn serve(
         cfg.root_access_key.clone(),
         cfg.root_secret_key.clone(),
     );
+    let routing = Routing {
+        domain: cfg.domain.clone().filter(|d| !d.is_empty()),
+        ixmage_prefix: cfg.delivery.ixmage_prefix.clone(),
+    };
     let app = Arc::new(App {
         admin: AdminDoor::new(store.clone(), cfg.admin_token.clone()).with_images(images.clone()),
         store,
-        delivery: DeliveryDoor::new(images.clone(), cfg.delivery.clone()),
+        delivery: DeliveryDoor::new(images.clone(), cfg.delivery.clone())
+            .with_domain(cfg.domain.clone()),
         oss: OssDoor::new(images, callers).with_domain(cfg.domain.clone()),
         s3,
         region: cfg.region.clone(),
+        routing,
         metrics,
+        max_header_bytes: cfg.max_header_bytes.max(8192),
     });
 
     let listener = bind(cfg.listen).await?;
@@ -257,16 +268,11 @@ async fn accept_loop<H, F>(
 
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
     let started = Instant::now();
-    let mut door = FrontDoor::classify(req.method(), req.uri(), req.headers());
-    if door == FrontDoor::S3
-        && (req
-            .uri()
-            .path()
-            .starts_with(&format!("{}/", app.delivery.ixmage_prefix()))
-            || crate::delivery::is_delivery(req.method(), req.uri(), req.headers()))
-    {
-        door = FrontDoor::Delivery;
+    let head = head_len(&req);
+    if head > app.max_header_bytes {
+        return head_too_large(head, app.max_header_bytes);
     }
+    let door = FrontDoor::route(req.method(), req.uri(), req.headers(), &app.routing);
     let method = req.method().clone();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let mut resp = match door {
@@ -289,6 +295,36 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
     resp
 }
 
+/// The size of the request head as HTTP/1.1 spells it: request line, header lines, and
+/// the blank line that ends them.
+fn head_len<B>(req: &Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
+    let request_line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    request_line + fields + 2
+}
+
+fn head_too_large(head: usize, limit: usize) -> Response<BoxBody> {
+    let message = format!(
+        "The request head is {head} bytes; this server accepts at most {limit} (max_header_bytes)."
+    );
+    let body = guard::error_xml("RequestHeaderSectionTooLarge", &message, "", "");
+    let mut resp = routes::full(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "application/xml",
+        body,
+    );
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
 async fn s3_request(app: &App, req: Request<Incoming>, request_id: &str) -> Response<BoxBody> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -302,8 +338,13 @@ async fn s3_request(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
             guard::error_xml(refusal.code, &refusal.message, req.uri().path(), request_id),
         );
     }
+    // On a virtual host the path is all key (`/k` is an object, not bucket `k`), and
+    // s3s already signs the bucket-level resource as `/bucket/` there.
+    let virtual_host =
+        crate::vhost::resolve_request(req.uri(), req.headers(), app.routing.domain.as_deref())
+            .virtual_host;
     let mut req = req.map(s3s::Body::from);
-    if let Some(uri) = guard::sigv2_bucket_uri(req.uri(), req.headers()) {
+    if !virtual_host && let Some(uri) = guard::sigv2_bucket_uri(req.uri(), req.headers()) {
         *req.uri_mut() = uri;
     }
     match app.s3.call(req).await {

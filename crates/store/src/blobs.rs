@@ -29,11 +29,16 @@ pub struct BlobStore {
     op: Operator,
     /// Set for the fs backend, whose directory entries must be fsynced by hand.
     fs_root: Option<PathBuf>,
+    /// Bytes buffered per write call (and, on S3, per multipart part).
+    write_chunk: usize,
 }
 
 const SHARDS: usize = 256;
-/// Write buffer per upload.
-const WRITE_CHUNK: usize = 256 * 1024;
+/// Write buffer per upload on local disk.
+const FS_WRITE_CHUNK: usize = 256 * 1024;
+/// Part size on S3: every part but the last must be at least 5 MiB there, and a blob
+/// smaller than one part is sent as a single PUT.
+const S3_WRITE_CHUNK: usize = 8 * 1024 * 1024;
 
 impl BlobStore {
     pub async fn open(backend: &BlobBackend) -> StoreResult<Self> {
@@ -52,6 +57,7 @@ impl BlobStore {
                 Ok(Self {
                     op,
                     fs_root: Some(root.clone()),
+                    write_chunk: FS_WRITE_CHUNK,
                 })
             }
             BlobBackend::S3 {
@@ -62,6 +68,7 @@ impl BlobStore {
                 secret_key,
                 root,
             } => {
+                crate::http_transport::install()?;
                 let builder = opendal::services::S3::default()
                     .endpoint(endpoint)
                     .region(region)
@@ -70,7 +77,11 @@ impl BlobStore {
                     .secret_access_key(secret_key)
                     .root(root);
                 let op = Operator::new(builder)?;
-                Ok(Self { op, fs_root: None })
+                Ok(Self {
+                    op,
+                    fs_root: None,
+                    write_chunk: S3_WRITE_CHUNK,
+                })
             }
         }
     }
@@ -93,7 +104,7 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         // Coalesce the small chunks a socket delivers into fewer, larger writes.
-        let mut writer = self.op.writer_with(name).chunk(WRITE_CHUNK).await?;
+        let mut writer = self.op.writer_with(name).chunk(self.write_chunk).await?;
         let mut body = body;
         let result: StoreResult<()> = async {
             while let Some(chunk) = body.next().await {

@@ -18,6 +18,7 @@ pub mod blobs;
 pub mod db;
 pub mod digest;
 mod error;
+mod http_transport;
 pub mod keys;
 mod list;
 pub mod model;

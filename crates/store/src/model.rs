@@ -146,7 +146,9 @@ pub struct BucketSettings {
     /// Who may read objects without S3/OSS credentials. `None` follows the S3 ACL
     /// (public-read → public, otherwise private).
     pub delivery: Option<DeliveryPolicy>,
-    /// Link schemes accepted when the policy is `Signed`.
+    /// Link schemes accepted when the policy is `Signed`. Names this imgd does not know
+    /// (`weekly`, accepted by earlier versions but never honoured) are dropped on read.
+    #[serde(deserialize_with = "known_schemes")]
     pub schemes: Vec<LinkScheme>,
     /// Referer allow-list for delivery: host names, `*.example.com` patterns. Empty
     /// allows any referer; requests without one are always allowed.
@@ -168,10 +170,6 @@ pub struct OriginSettings {
     /// added to the origin later appear).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub miss_ttl_secs: Option<u32>,
-    /// When set, a stored copy older than this is revalidated against the origin
-    /// (ETag / Last-Modified) before it is served.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revalidate_after_secs: Option<u32>,
 }
 
 impl OriginSettings {
@@ -250,22 +248,20 @@ pub enum LinkScheme {
     Cloudflare,
     /// ixmage-style `key` (SHA-1 over token, sorted query, secret).
     Ixmage,
-    /// imageproxy-py's weekly-rotating HMAC.
-    Weekly,
 }
 
 impl LinkScheme {
-    pub const ALL: [LinkScheme; 3] = [
-        LinkScheme::Cloudflare,
-        LinkScheme::Ixmage,
-        LinkScheme::Weekly,
-    ];
+    pub const ALL: [LinkScheme; 2] = [LinkScheme::Cloudflare, LinkScheme::Ixmage];
+
+    /// The accepted names, for error messages: `cloudflare, ixmage`.
+    pub fn names() -> String {
+        Self::ALL.map(LinkScheme::as_str).join(", ")
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             LinkScheme::Cloudflare => "cloudflare",
             LinkScheme::Ixmage => "ixmage",
-            LinkScheme::Weekly => "weekly",
         }
     }
 
@@ -273,10 +269,25 @@ impl LinkScheme {
         match s {
             "cloudflare" | "cf" => Some(LinkScheme::Cloudflare),
             "ixmage" => Some(LinkScheme::Ixmage),
-            "weekly" => Some(LinkScheme::Weekly),
             _ => None,
         }
     }
+}
+
+/// Reads a stored scheme list, skipping names this version does not accept, so a bucket
+/// saved by an older imgd (which took `weekly`) still loads.
+fn known_schemes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<LinkScheme>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    Ok(names
+        .iter()
+        .filter_map(|name| {
+            let scheme = LinkScheme::parse(name);
+            if scheme.is_none() {
+                tracing::warn!(scheme = %name, "ignoring a stored link scheme imgd no longer accepts");
+            }
+            scheme
+        })
+        .collect())
 }
 
 /// A link-signing secret. `bucket` is `None` for account secrets.
@@ -295,4 +306,30 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     d.as_millis() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_saved_by_an_older_imgd_still_load() {
+        // Earlier versions accepted `weekly` and stored `revalidate_after_secs`.
+        let stored = r#"{"delivery":"signed","schemes":["cloudflare","weekly","ixmage"],
+            "origin":{"source":{"kind":"http","base_url":"http://127.0.0.1:9/x"},
+            "miss_ttl_secs":5,"revalidate_after_secs":30}}"#;
+        let s: BucketSettings = serde_json::from_str(stored).unwrap();
+        assert_eq!(s.schemes, [LinkScheme::Cloudflare, LinkScheme::Ixmage]);
+        let origin = s.origin.unwrap();
+        assert_eq!(origin.miss_ttl_secs, Some(5));
+        let again = serde_json::to_string(&origin).unwrap();
+        assert!(!again.contains("revalidate"), "{again}");
+    }
+
+    #[test]
+    fn weekly_is_not_a_delivery_scheme() {
+        assert_eq!(LinkScheme::parse("weekly"), None);
+        assert_eq!(LinkScheme::parse("cf"), Some(LinkScheme::Cloudflare));
+        assert_eq!(LinkScheme::names(), "cloudflare, ixmage");
+    }
 }

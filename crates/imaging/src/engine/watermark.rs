@@ -17,7 +17,8 @@
 //! [`apply`] is a pure function of one frame. Animated sources can call [`prepare`]
 //! once and [`stamp`] every frame, since the layer depends only on the frame's size.
 
-mod text;
+pub mod fonts;
+pub mod text;
 
 use super::frame::{Frame, Layout};
 use super::{

@@ -1239,6 +1239,7 @@ fn never_panics_on_garbage() {
                 "text_aGk",
                 "text_aGk=",
                 "type_aGk",
+                "type_d3F5LXplbmhlaQ",
                 "size_30",
                 "t_50",
                 "g_nw",

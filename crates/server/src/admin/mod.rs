@@ -15,6 +15,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{BucketSettings, DeliveryPolicy, LinkScheme, Store, StoreError};
 
+mod origin;
+
+use origin::OriginBody;
+pub use origin::parse_origin_source;
+
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
@@ -161,7 +166,6 @@ fn origin_json(bucket: &str, o: Option<&store::OriginSettings>) -> Value {
         "origin": {
             "source": source,
             "miss_ttl_secs": o.miss_ttl().as_secs(),
-            "revalidate_after_secs": o.revalidate_after_secs,
         }
     })
 }
@@ -381,7 +385,17 @@ impl AdminDoor {
                 Ok((StatusCode::OK, origin_json(&bucket, s.origin.as_ref())))
             }
             E::PutOrigin(bucket) => {
-                let origin: store::OriginSettings = parse_json(&body)?;
+                let doc: OriginBody = parse_json(&body)?;
+                let origin = store::OriginSettings {
+                    source: parse_origin_source(&doc.source).map_err(|m| {
+                        api_error(
+                            StatusCode::BAD_REQUEST,
+                            "MalformedJSON",
+                            format!("source: {m}"),
+                        )
+                    })?,
+                    miss_ttl_secs: doc.miss_ttl_secs,
+                };
                 check_origin(&origin)
                     .map_err(|m| api_error(StatusCode::BAD_REQUEST, "InvalidArgument", m))?;
                 let s = self
@@ -454,7 +468,8 @@ impl AdminDoor {
                     .map(|s| {
                         LinkScheme::parse(s).ok_or_else(|| {
                             bad(format!(
-                                "scheme {s:?} is not one of cloudflare, ixmage, weekly"
+                                "scheme {s:?} is not one of {}",
+                                LinkScheme::names()
                             ))
                         })
                     })
@@ -517,6 +532,13 @@ impl AdminDoor {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "MalformedJSON",
+            "this endpoint needs a JSON object as its request body (for example {})",
+        ));
+    }
     serde_json::from_slice(body)
         .map_err(|e| api_error(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))
 }

@@ -1,6 +1,7 @@
 //! The delivery door: reads without S3/OSS credentials. Anonymous `GET`/`HEAD
-//! /{bucket}/{key}` (optionally `?x-oss-process=` and a Cloudflare-style `exp`/`sig`) and
-//! ixmage-style `/{prefix}/{token}/{alias}/{path}?...&key=` land here.
+//! /{bucket}/{key}` (optionally `?x-oss-process=` and a Cloudflare-style `exp`/`sig`),
+//! the same as `GET /{key}` on a `bucket.<domain>` host (see [`crate::vhost`]), and
+//! ixmage-style `/{prefix}/{token}/{alias}/{path}?...&key=` (on any host) land here.
 //!
 //! A request flows: route → bucket, key and pipeline (from `x-oss-process`, a
 //! `key!style` suffix, or ixmage options) → [`access::authorize`] against the bucket's
@@ -43,6 +44,8 @@ impl Default for DeliveryConfig {
 pub struct DeliveryDoor {
     images: ImageService,
     cfg: DeliveryConfig,
+    /// Base domain for virtual-hosted-style requests (`bucket.<domain>`).
+    domain: Option<String>,
 }
 
 /// A delivery failure: the status, a short code, and a generic message.
@@ -148,8 +151,14 @@ fn query_value(query: &str, name: &str) -> Option<String> {
 }
 
 /// Whether an anonymous request is for this door: a GET or HEAD of an object with no
-/// S3 or OSS credentials in its header or query.
-pub fn is_delivery(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+/// S3 or OSS credentials in its header or query. The object is `/bucket/key`, or `/key`
+/// on a `bucket.<domain>` host; a bucket-level GET (a listing) stays with the S3 door.
+pub fn is_delivery(
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    domain: Option<&str>,
+) -> bool {
     if method != http::Method::GET && method != http::Method::HEAD {
         return false;
     }
@@ -169,16 +178,23 @@ pub fn is_delivery(method: &http::Method, uri: &http::Uri, headers: &http::Heade
     }) {
         return false;
     }
-    // An object path: `/bucket/key` with a non-empty key.
-    uri.path()
-        .strip_prefix('/')
-        .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+    let target = crate::vhost::resolve_request(uri, headers, domain);
+    !target.bucket.is_empty() && !target.key.is_empty()
 }
 
 impl DeliveryDoor {
     pub fn new(images: ImageService, cfg: DeliveryConfig) -> Self {
-        DeliveryDoor { images, cfg }
+        DeliveryDoor {
+            images,
+            cfg,
+            domain: None,
+        }
+    }
+
+    /// Serves virtual-hosted-style requests (`bucket.<domain>`) as well as path style.
+    pub fn with_domain(mut self, domain: Option<String>) -> Self {
+        self.domain = domain.filter(|d| !d.is_empty());
+        self
     }
 
     pub fn ixmage_prefix(&self) -> &str {
@@ -223,7 +239,10 @@ impl DeliveryDoor {
             .filter(|rest| rest.starts_with('/'))
         {
             Some(rest) => self.ixmage_target(rest, query)?,
-            None => self.native_target(path, query).await?,
+            None => {
+                let host = crate::vhost::request_host(req.uri(), req.headers());
+                self.native_target(path, host, query).await?
+            }
         };
         let (bucket, settings) = self.store().bucket_view(&target.bucket).await?;
         let policy = settings.effective_delivery(bucket.acl);
@@ -331,18 +350,17 @@ impl DeliveryDoor {
     async fn native_target<'q>(
         &self,
         path: &'q str,
+        host: Option<&str>,
         query: &'q str,
     ) -> Result<(Target, Option<Link<'q>>), Failure> {
-        let (bucket, key) = path
-            .strip_prefix('/')
-            .and_then(|rest| rest.split_once('/'))
-            .ok_or_else(|| {
-                Failure::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidArgument",
-                    "Expected /bucket/key.",
-                )
-            })?;
+        let target = crate::vhost::resolve(path, host, self.domain.as_deref());
+        if target.bucket.is_empty() || target.key.is_empty() {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                "Expected /bucket/key, or /key on a bucket.<domain> host.",
+            ));
+        }
         let decode = |s: &str| {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8()
@@ -355,7 +373,9 @@ impl DeliveryDoor {
                     )
                 })
         };
-        let (bucket, key) = (decode(bucket)?, decode(key)?);
+        let (bucket, key) = (decode(&target.bucket)?, decode(target.key)?);
+        // A Cloudflare link signs the path the client sees: on a virtual host that path
+        // has no bucket in it, so the wire path is verified as it arrived.
         let has_sig = query
             .split('&')
             .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == "sig");

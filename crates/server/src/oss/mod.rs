@@ -159,29 +159,8 @@ fn bucket_and_key(
     host: Option<&str>,
     domain: Option<&str>,
 ) -> Result<(String, String), OssError> {
-    let rest = path.strip_prefix('/').unwrap_or(path);
-    let vhost_bucket = match (host, domain) {
-        (Some(host), Some(domain)) => {
-            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-                if port.bytes().all(|b| b.is_ascii_digit()) {
-                    h
-                } else {
-                    host
-                }
-            });
-            host.strip_suffix(domain)
-                .and_then(|b| b.strip_suffix('.'))
-                .filter(|b| !b.is_empty())
-        }
-        _ => None,
-    };
-    let (bucket, key) = match vhost_bucket {
-        Some(bucket) => (bucket.to_owned(), decode_path(rest)?),
-        None => {
-            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-            (decode_path(bucket)?, decode_path(key)?)
-        }
-    };
+    let target = crate::vhost::resolve(path, host, domain);
+    let (bucket, key) = (decode_path(&target.bucket)?, decode_path(target.key)?);
     if bucket.is_empty() {
         return Err(not_implemented(
             "service-level operations (such as ListBuckets)",

@@ -1,59 +1,71 @@
-//! Text marks: one line of text rasterised with the embedded font, then the optional
-//! shadow and rotation, as a straight-alpha RGBA layer.
+//! Text marks: one line of text rasterised glyph by glyph, each from the face that has it
+//! ([`fonts`]), then the optional shadow and rotation, as a straight-alpha RGBA layer.
 
+use super::fonts::{FontSet, Shaped};
 use super::{blend_over, check_size};
 use crate::engine::frame::{Frame, Layout};
 use crate::engine::{EngineError, EngineResult, Limits, ops};
 use crate::ir::TextMark;
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
-use std::sync::OnceLock;
-
-/// Noto Sans Regular (SIL Open Font License 1.1), the one font imgd ships.
-const NOTO_SANS: &[u8] = include_bytes!("../../../assets/NotoSans-Regular.ttf");
-
-/// The font for an OSS `type_` name. imgd ships one font, so every name the parser lets
-/// through (OSS's own are wqy-zenhei, wqy-microhei, fangzhengshusong, fangzhengkaiti,
-/// fangzhengheiti, fangzhengfangsong, droidsansfallback) renders with Noto Sans, which has
-/// no CJK glyphs: such characters come out as the font's missing-glyph box.
-fn font(_name: &str) -> EngineResult<&'static FontRef<'static>> {
-    static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
-    FONT.get_or_init(|| FontRef::try_from_slice(NOTO_SANS).ok())
-        .as_ref()
-        .ok_or_else(|| EngineError::Internal("the embedded font could not be parsed".into()))
-}
+use ab_glyph::{Font, FontArc, GlyphId, PxScale, ScaleFont, point};
 
 /// How far the shadow sits below and to the right of the text.
 pub fn shadow_offset(size: u32) -> u32 {
     (size.saturating_add(10) / 20).max(1)
 }
 
-/// Renders `mark` into an RGBA layer whose size is the text's line box (advance width
-/// by ascent-to-descent height, widened for any glyph overhang), grown by the shadow
-/// offset and then by the rotation (clockwise, about the box's centre).
+/// `size_` is the em size in pixels, as a CSS font-size is; ab_glyph scales by line
+/// height (ascent - descent), which differs per face (1.362 em for Noto Sans), so each
+/// face gets its own scale and all of them draw at the same em size.
+fn scale_for(font: &FontArc, size: u32) -> PxScale {
+    let units_per_em = font.units_per_em().unwrap_or(1000.0);
+    PxScale::from(size as f32 * font.height_unscaled() / units_per_em)
+}
+
+/// Renders `mark` with the system's fonts; see [`render_with_fonts`].
 pub fn render(mark: &TextMark, limits: &Limits) -> EngineResult<Frame> {
-    let font = font(&mark.font)?;
+    render_with_fonts(mark, FontSet::system(), limits)
+}
+
+/// Renders `mark` into an RGBA layer whose size is the text's line box (advance width
+/// by ascent-to-descent height of the faces used, widened for any glyph overhang), grown
+/// by the shadow offset and then by the rotation (clockwise, about the box's centre).
+pub fn render_with_fonts(mark: &TextMark, fonts: &FontSet, limits: &Limits) -> EngineResult<Frame> {
+    let shaped = fonts
+        .shape(&mark.text, &mark.font)
+        .map_err(|e| EngineError::Invalid(format!("watermark: {e}")))?;
+    if shaped.is_empty() && !mark.text.is_empty() {
+        return Err(EngineError::Internal(
+            "no font could be loaded, not even the built-in one".into(),
+        ));
+    }
     // The parser bounds size to 1-1000; clamp again so another dialect cannot make the
     // glyph rasteriser allocate without bound.
     let size = mark.size.clamp(1, 1000);
-    // `size_` is the em size in pixels, as a CSS font-size is; ab_glyph scales by line
-    // height (ascent - descent), which for Noto Sans is 1.362 em.
-    let units_per_em = font.units_per_em().unwrap_or(1000.0);
-    let scale = PxScale::from(size as f32 * font.height_unscaled() / units_per_em);
-    let scaled = font.as_scaled(scale);
-    let ascent = scaled.ascent();
+    // One baseline for the line: the tallest ascent of the faces used, so a CJK glyph
+    // and a Latin one sit on the same line.
+    let (mut ascent, mut descent) = (0f32, 0f32);
+    for glyph in &shaped {
+        let scaled = glyph.font.as_scaled(scale_for(&glyph.font, size));
+        ascent = ascent.max(scaled.ascent());
+        descent = descent.min(scaled.descent());
+    }
 
     let mut caret = 0f32;
-    let mut previous = None;
+    let mut previous: Option<&Shaped> = None;
     let mut outlines = Vec::new();
-    let (mut min_x, mut min_y, mut max_x, mut max_y) = (0f32, 0f32, 0f32, scaled.height());
-    for c in mark.text.chars() {
-        let id = font.glyph_id(c);
-        if let Some(previous) = previous {
-            caret += scaled.kern(previous, id);
+    let (mut min_x, mut min_y, mut max_x, mut max_y) = (0f32, 0f32, 0f32, ascent - descent);
+    for shaped in &shaped {
+        let font = &shaped.font;
+        let scale = scale_for(font, size);
+        let scaled = font.as_scaled(scale);
+        let id = GlyphId(shaped.glyph);
+        // Kerning pairs are defined within one face only.
+        if let Some(previous) = previous.filter(|p| p.face == shaped.face) {
+            caret += scaled.kern(GlyphId(previous.glyph), id);
         }
         let glyph = id.with_scale_and_position(scale, point(caret, ascent));
         caret += scaled.h_advance(id);
-        previous = Some(id);
+        previous = Some(shaped);
         if let Some(outline) = font.outline_glyph(glyph) {
             let b = outline.px_bounds();
             min_x = min_x.min(b.min.x);

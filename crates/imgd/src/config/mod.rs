@@ -2,7 +2,10 @@
 //!
 //! Every key can be set from the environment: a top-level key `data_dir` as
 //! `IMGD_DATA_DIR`, a key in a section, such as `[storage] backend`, as
-//! `IMGD_STORAGE_BACKEND`.
+//! `IMGD_STORAGE_BACKEND` (`[[buckets]]` and `[[secrets]]` only in the file). Any other
+//! `IMGD_*` name is refused unless imgd reads it for another purpose ([`env`]).
+
+pub mod env;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -163,7 +166,7 @@ pub struct BucketConfig {
     pub styles: std::collections::BTreeMap<String, String>,
     /// Delivery policy: `private`, `public` or `signed` (overrides `public`).
     pub delivery: Option<String>,
-    /// Link schemes a `signed` bucket accepts: `cloudflare`, `ixmage`, `weekly`.
+    /// Link schemes a `signed` bucket accepts: `cloudflare`, `ixmage`.
     pub schemes: Option<Vec<String>>,
     /// Referer allow-list (`example.com`, `*.example.com`).
     pub referers: Option<Vec<String>>,
@@ -261,8 +264,6 @@ impl Default for StorageConfig {
     }
 }
 
-const SECTIONS: [&str; 5] = ["storage", "database", "fetch", "cache", "imageproxy"];
-
 /// The separators OSS allows between a key and a style name, plus `@!`.
 pub const STYLE_DELIMITERS: [&str; 5] = ["!", "@!", "-", "_", "/"];
 
@@ -287,12 +288,14 @@ pub fn check_style_process(process: &str) -> Result<()> {
 }
 
 impl Config {
-    /// Loads the file (if any), then applies `IMGD_*` variables from `env`.
+    /// Loads the file (if any), then applies `IMGD_*` variables from `env`. An `IMGD_*`
+    /// name that is neither a key's variable nor one of [`env::NON_CONFIG_VARS`] is
+    /// refused, as an unknown key in the file is.
     pub fn load(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config> {
-        let mut value: toml::Table = match file {
+        let mut table: toml::Table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
@@ -300,66 +303,9 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        // Start from the defaults so an override knows each key's type.
-        let defaults = toml::Table::try_from(Config::default()).context("serializing defaults")?;
-        let mut merged = defaults.clone();
-        merge(&mut merged, std::mem::take(&mut value));
-        for (name, raw) in env {
-            let Some(rest) = name.strip_prefix("IMGD_") else {
-                continue;
-            };
-            let rest = rest.to_ascii_lowercase();
-            let (section, key) = match SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_")))
-            {
-                Some(s) => (Some(*s), rest[s.len() + 1..].to_owned()),
-                None => (None, rest),
-            };
-            let table = match section {
-                Some(s) => merged
-                    .entry(s.to_owned())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                    .as_table_mut()
-                    .context("config section is not a table")?,
-                None => &mut merged,
-            };
-            if !known_key(&defaults, section, &key) {
-                // IMGD_* variables that are not configuration (e.g. IMGD_LOG for tests).
-                continue;
-            }
-            let typed = match table.get(&key) {
-                Some(toml::Value::Integer(_)) => toml::Value::Integer(
-                    raw.parse()
-                        .with_context(|| format!("{name} must be an integer, got {raw:?}"))?,
-                ),
-                Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
-                    raw.parse()
-                        .with_context(|| format!("{name} must be true or false, got {raw:?}"))?,
-                ),
-                Some(toml::Value::Array(items)) => {
-                    let numeric = matches!(items.first(), Some(toml::Value::Integer(_)));
-                    let parts = raw.split(',').map(str::trim).filter(|p| !p.is_empty());
-                    let values: Result<Vec<toml::Value>> = parts
-                        .map(|p| {
-                            if numeric {
-                                p.parse().map(toml::Value::Integer).with_context(|| {
-                                    format!("{name} must be comma-separated integers, got {raw:?}")
-                                })
-                            } else {
-                                Ok(toml::Value::String(p.to_owned()))
-                            }
-                        })
-                        .collect();
-                    toml::Value::Array(values?)
-                }
-                None if key == "clock_start" => toml::Value::Integer(
-                    raw.parse()
-                        .with_context(|| format!("{name} must be an integer, got {raw:?}"))?,
-                ),
-                _ => toml::Value::String(raw),
-            };
-            table.insert(key, typed);
-        }
-        let cfg: Config = toml::Value::Table(merged)
+        check_origin_fields(&table)?;
+        env::apply(&mut table, env)?;
+        let cfg: Config = toml::Value::Table(table)
             .try_into()
             .context("invalid configuration")?;
         cfg.validate()?;
@@ -430,8 +376,9 @@ impl Config {
             for scheme in b.schemes.iter().flatten() {
                 if store::LinkScheme::parse(scheme).is_none() {
                     bail!(
-                        "[[buckets]] {}: scheme {scheme:?} is not cloudflare, ixmage or weekly",
-                        b.name
+                        "[[buckets]] {}: scheme {scheme:?} is not one of {}",
+                        b.name,
+                        store::LinkScheme::names()
                     );
                 }
             }
@@ -439,7 +386,6 @@ impl Config {
                 let settings = store::OriginSettings {
                     source: origin.clone(),
                     miss_ttl_secs: b.origin_miss_ttl_secs,
-                    revalidate_after_secs: None,
                 };
                 server::admin::check_origin(&settings)
                     .map_err(|m| anyhow::anyhow!("[[buckets]] {}: origin: {m}", b.name))?;
@@ -568,110 +514,21 @@ impl Config {
     }
 }
 
-fn known_key(defaults: &toml::Table, section: Option<&str>, key: &str) -> bool {
-    let table = match section {
-        Some(s) => match defaults.get(s).and_then(|v| v.as_table()) {
-            Some(t) => t,
-            None => return false,
-        },
-        None => defaults,
-    };
-    table.contains_key(key) || OPTIONAL_KEYS.contains(&(section.unwrap_or(""), key))
-}
-
-/// Keys whose default is unset, so they are absent from the serialized defaults.
-const OPTIONAL_KEYS: [(&str, &str); 15] = [
-    ("", "clock_start"),
-    ("cache", "dir"),
-    ("imageproxy", "listen"),
-    ("imageproxy", "secret"),
-    ("", "access_key"),
-    ("", "account_token"),
-    ("", "admin_token"),
-    ("", "secret_key"),
-    ("", "domain"),
-    ("storage", "s3_endpoint"),
-    ("storage", "s3_bucket"),
-    ("storage", "s3_access_key"),
-    ("storage", "s3_secret_key"),
-    ("database", "path"),
-    ("", "log_level"),
-];
-
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (k, v) in over {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
+/// `[[buckets]] origin` tables are read as `store::Origin`, which (being the stored form
+/// too) ignores unknown fields; refuse them here like every other unknown key.
+fn check_origin_fields(table: &toml::Table) -> Result<()> {
+    let buckets = table.get("buckets").and_then(|b| b.as_array());
+    for bucket in buckets.into_iter().flatten() {
+        let Some(origin) = bucket.get("origin") else {
+            continue;
+        };
+        let name = bucket.get("name").and_then(|n| n.as_str()).unwrap_or("?");
+        let raw = serde_json::to_value(origin).context("reading an origin table")?;
+        server::admin::parse_origin_source(&raw)
+            .map_err(|m| anyhow::anyhow!("[[buckets]] {name}: origin: {m}"))?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_without_file_or_env() {
-        let c = Config::load(None, env(&[])).unwrap();
-        assert_eq!(c.listen, "127.0.0.1:8080");
-        assert_eq!(c.data_dir, PathBuf::from("./data"));
-        assert_eq!(c.region, "us-east-1");
-        assert!(c.access_key.is_none());
-    }
-
-    #[test]
-    fn env_overrides_file_for_top_level_and_section_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("imgd.toml");
-        std::fs::write(
-            &f,
-            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\nmax_connections = 10\n[storage]\nbackend = \"fs\"\n",
-        )
-        .unwrap();
-        let c = Config::load(
-            Some(&f),
-            env(&[
-                ("IMGD_LISTEN", "0.0.0.0:7000"),
-                ("IMGD_ACCESS_KEY", "12345"),
-                ("IMGD_SECRET_KEY", "s"),
-                ("IMGD_MAX_CONNECTIONS", "77"),
-                ("IMGD_STORAGE_S3_ROOT", "/imgd"),
-                ("IMGD_DATABASE_PATH", "/tmp/x.db"),
-                ("IMGD_UNRELATED", "ignored"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.listen, "0.0.0.0:7000");
-        assert_eq!(c.region, "eu-west-1");
-        assert_eq!(c.access_key.as_deref(), Some("12345"));
-        assert_eq!(c.max_connections, 77);
-        assert_eq!(c.storage.s3_root, "/imgd");
-        assert_eq!(c.db_path(), PathBuf::from("/tmp/x.db"));
-    }
-
-    #[test]
-    fn bad_values_are_refused_with_the_variable_named() {
-        let err = Config::load(None, env(&[("IMGD_MAX_CONNECTIONS", "many")])).unwrap_err();
-        assert!(format!("{err:#}").contains("IMGD_MAX_CONNECTIONS"));
-        assert!(Config::load(None, env(&[("IMGD_LISTEN", "nope")])).is_err());
-        assert!(Config::load(None, env(&[("IMGD_ACCESS_KEY", "only-one")])).is_err());
-    }
-
-    #[test]
-    fn unknown_file_keys_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("imgd.toml");
-        std::fs::write(&f, "lisen = \"typo\"\n").unwrap();
-        assert!(Config::load(Some(&f), env(&[])).is_err());
-    }
-}
+mod tests;
