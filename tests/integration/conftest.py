@@ -4,6 +4,7 @@ The binary is the release build (`cargo build --release`), or $IMGD_BIN. Each se
 its own temporary data dir and a free loopback port.
 """
 import os
+import re
 import pathlib
 import signal
 import socket
@@ -113,6 +114,17 @@ def s3_client(endpoint: str, access_key: str = ACCESS_KEY, secret_key: str = SEC
     )
 
 
+@pytest.fixture(scope="module")
+def origin():
+    """A loopback origin server (origin_server.Origin) shared by one test module; modules
+    that need a fresh one per test define their own."""
+    from origin_server import Origin
+
+    o = Origin()
+    yield o
+    o.close()
+
+
 @pytest.fixture(scope="session")
 def imgd(tmp_path_factory):
     server = Imgd(tmp_path_factory.mktemp("imgd") / "data").start()
@@ -182,3 +194,18 @@ class ImgdCustom(Imgd):
             else:
                 e[name] = value
         return subprocess.run([BIN, *args], env=e, cwd=self.cwd, capture_output=True, text=True, check=check)
+
+
+def metric(server, name: str, **labels) -> float:
+    """The sum of a Prometheus series' samples whose labels include `labels`; 0 when the
+    exporter has not seen the series yet."""
+    text = requests.get(f"{server.endpoint}/_imgd/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(r"([a-zA-Z_:]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            total += float(m.group(3))
+    return total

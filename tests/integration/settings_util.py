@@ -8,7 +8,7 @@ import subprocess
 import requests
 from PIL import Image
 
-from conftest import BIN, Imgd, ImgdCustom
+from conftest import BIN, Imgd, ImgdCustom, metric  # noqa: F401 (re-exported)
 
 
 def server_with(data_dir, env=None, args=(), keep_log_env=True) -> ImgdCustom:
@@ -29,20 +29,6 @@ def refused_start(data_dir: pathlib.Path, env: dict, timeout: float = 20.0) -> s
     probe = Imgd(data_dir, env=env)
     data_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.run([BIN, "serve"], env=probe.env(), capture_output=True, text=True, timeout=timeout)
-
-
-def metric(imgd: Imgd, name: str, **labels) -> float:
-    """The sum of a Prometheus series over the samples whose labels include `labels`."""
-    text = requests.get(f"{imgd.endpoint}/_imgd/metrics", timeout=10).text
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(r"([a-zA-Z_:]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(3))
-    return total
 
 
 def code_of(r: requests.Response) -> str | None:

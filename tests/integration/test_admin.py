@@ -14,21 +14,13 @@ import yaml
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from conftest import CORPUS, ROOT, Imgd
-from origin_server import Origin
+from conftest import CORPUS, ROOT, Imgd, metric
 
 TOKEN = "admin-token-for-tests-0001"
 SAW = (CORPUS / "2569067123_aca715a2ee_o.jpg").read_bytes()
 JPEG = (CORPUS / "flowers.jpeg").read_bytes()
 # What the admin door answers for a path or method it has no endpoint for.
 ROUTE_MISS = {"error": "NotFound", "message": "no such admin endpoint"}
-
-
-@pytest.fixture(scope="module")
-def origin():
-    o = Origin()
-    yield o
-    o.close()
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +73,6 @@ def width(body: bytes) -> int:
 
 def sign(server, secret: str, url: str, *extra: str) -> str:
     return server.cli("sign", "--scheme", "cloudflare", "--secret", secret, *extra, url).stdout.strip()
-
-
-def metric(server, name: str, **labels) -> float:
-    """The sum of a Prometheus metric's samples whose labels include `labels`; 0 when the
-    exporter has not seen the metric yet."""
-    text = requests.get(f"{server.endpoint}/_imgd/metrics", timeout=10).text
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(r"([a-zA-Z_:]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(3))
-    return total
 
 
 def test_token_is_required(admin):

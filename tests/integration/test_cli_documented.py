@@ -19,20 +19,12 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from conftest import ACCESS_KEY, BIN, CORPUS, ROOT, SECRET_KEY, ImgdCustom, free_port, s3_client
-from origin_server import Origin
 
 ADMIN = "admin-token-for-cli-documented"
 PROXY_SECRET = "cli-documented-proxy-secret"
 JPEG = (CORPUS / "flowers.jpeg").read_bytes()
 SAW = (CORPUS / "2569067123_aca715a2ee_o.jpg").read_bytes()
 ROOT_KEYS = ("IMGD_ACCESS_KEY", "IMGD_SECRET_KEY")
-
-
-@pytest.fixture(scope="module")
-def origin():
-    o = Origin()
-    yield o
-    o.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import requests
 from botocore.exceptions import ClientError
 
 from conftest import CORPUS, Imgd, free_port
-from origin_server import Origin
 from settings_util import dims, metric, weekly_link
 
 JPEG = (CORPUS / "flowers.jpeg").read_bytes()
@@ -106,13 +105,6 @@ def test_max_memory_bytes_keeps_large_variants_on_disk(placed):
 # --- imageproxy sizes and store_bucket ----------------------------------------------
 
 SECRET = "settings-proxy-secret"
-
-
-@pytest.fixture(scope="module")
-def origin():
-    o = Origin()
-    yield o
-    o.close()
 
 
 @pytest.fixture(scope="module")

@@ -86,13 +86,6 @@ def padded(n: int) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def origin():
-    o = Origin()
-    yield o
-    o.close()
-
-
-@pytest.fixture(scope="module")
 def srv(tmp_path_factory, origin):
     root = tmp_path_factory.mktemp("fetchcfg")
     port = free_port()

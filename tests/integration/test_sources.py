@@ -13,27 +13,12 @@ import requests
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from conftest import ACCESS_KEY, CORPUS, SECRET_KEY, Imgd
+from conftest import ACCESS_KEY, CORPUS, SECRET_KEY, Imgd, metric
 from origin_server import Origin
 
 ADMIN = "admin-token-for-sources-tests"
 JPEG = (CORPUS / "flowers.jpeg").read_bytes()
 PNG = (CORPUS / "with-alpha.png").read_bytes()
-
-
-def metric(imgd: Imgd, name: str, **labels) -> float:
-    text = requests.get(f"{imgd.endpoint}/_imgd/metrics", timeout=10).text
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        m = re.match(r"([a-zA-Z_:]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(3))
-    return total
 
 
 def width(body: bytes) -> int:

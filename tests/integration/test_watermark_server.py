@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image, ImageChops
 
-from conftest import Imgd
+from conftest import Imgd, metric
 
 ADMIN = "admin-token-for-watermark-tests"
 W, H = 400, 300
@@ -36,19 +36,6 @@ def b64(text: str) -> str:
 
 def decode(body: bytes) -> Image.Image:
     return Image.open(io.BytesIO(body)).convert("RGB")
-
-
-def metric(server, name: str, **labels) -> float:
-    text = requests.get(f"{server.endpoint}/_imgd/metrics", timeout=10).text
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(r"([a-zA-Z_:]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(m.group(3))
-    return total
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@
 //! [`CANONICAL_VERSION`] when doing so and mix it into derived keys.
 
 use crate::ir::{
-    Axis, Crop, Fit, Format, FormatChoice, ImageMark, IndexCrop, MarkAlign, MarkOrder, Pipeline,
-    Process, ProcessRequest, Quality, Resize, ResizeTarget, Rgb, SaveAs, Step, TextMark, Watermark,
+    Axis, Crop, Fit, FormatChoice, ImageMark, IndexCrop, MarkAlign, MarkOrder, Pipeline, Process,
+    ProcessRequest, Quality, Resize, ResizeTarget, Rgb, SaveAs, Step, TextMark, Watermark,
     WatermarkContent,
 };
 use crate::oss::gravity_name;
@@ -239,16 +239,7 @@ fn hex(color: Rgb) -> String {
 fn format_name(choice: FormatChoice) -> &'static str {
     match choice {
         FormatChoice::Auto => "auto",
-        FormatChoice::Fixed(format) => match format {
-            Format::Jpeg => "jpg",
-            Format::Png => "png",
-            Format::Webp => "webp",
-            Format::Avif => "avif",
-            Format::Gif => "gif",
-            Format::Bmp => "bmp",
-            Format::Tiff => "tiff",
-            Format::Heic => "heic",
-        },
+        FormatChoice::Fixed(format) => format.name(),
     }
 }
 
@@ -276,7 +267,7 @@ mod tests {
                 enlarge: false,
             })],
             output: OutputOptions {
-                format: Some(FormatChoice::Fixed(Format::Jpeg)),
+                format: Some(FormatChoice::Fixed(crate::ir::Format::Jpeg)),
                 quality: None,
                 progressive: false,
             },

@@ -133,6 +133,42 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name `format,` spells this format with (OSS's, which is also the usual file
+    /// extension).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+            Format::Avif => "avif",
+            Format::Gif => "gif",
+            Format::Bmp => "bmp",
+            Format::Tiff => "tiff",
+            Format::Heic => "heic",
+        }
+    }
+
+    /// The format a `format,` value or a file extension names, in any case; `jpeg` and
+    /// `tif` are accepted as the common alternative spellings.
+    pub fn from_name(name: &str) -> Option<Format> {
+        let name = name.to_ascii_lowercase();
+        let all = [
+            Format::Jpeg,
+            Format::Png,
+            Format::Webp,
+            Format::Avif,
+            Format::Gif,
+            Format::Bmp,
+            Format::Tiff,
+            Format::Heic,
+        ];
+        match name.as_str() {
+            "jpeg" => Some(Format::Jpeg),
+            "tif" => Some(Format::Tiff),
+            other => all.into_iter().find(|f| f.name() == other),
+        }
+    }
+
     pub fn mime_type(self) -> &'static str {
         match self {
             Format::Jpeg => "image/jpeg",

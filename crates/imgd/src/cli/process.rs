@@ -10,32 +10,11 @@ use anyhow::{Context, Result, bail};
 use imaging::{Format, FormatChoice, Pipeline};
 use std::path::Path;
 
-/// The image format an output file name asks for, from its extension (any case).
+/// The image format an output file name asks for, from its extension (any case). HEIC
+/// cannot be written, so `.heic` names no format here.
 fn format_of(path: &Path) -> Option<Format> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "jpg" | "jpeg" => Format::Jpeg,
-        "png" => Format::Png,
-        "webp" => Format::Webp,
-        "avif" => Format::Avif,
-        "gif" => Format::Gif,
-        "bmp" => Format::Bmp,
-        "tif" | "tiff" => Format::Tiff,
-        _ => return None,
-    })
-}
-
-fn name_of(format: Format) -> &'static str {
-    match format {
-        Format::Jpeg => "jpg",
-        Format::Png => "png",
-        Format::Webp => "webp",
-        Format::Avif => "avif",
-        Format::Gif => "gif",
-        Format::Bmp => "bmp",
-        Format::Tiff => "tiff",
-        Format::Heic => "heic",
-    }
+    let ext = path.extension()?.to_str()?;
+    Format::from_name(ext).filter(|f| *f != Format::Heic)
 }
 
 /// Settles the pipeline's output format against the output file's name, and returns
@@ -46,8 +25,8 @@ fn settle_format(pipeline: &mut Pipeline, output: &Path) -> Result<Option<Format
         (Some(FormatChoice::Fixed(ops)), Some(ext)) if ops != ext => bail!(
             "{} asks for {} but the ops say format,{}; make them agree",
             output.display(),
-            name_of(ext),
-            name_of(ops)
+            ext.name(),
+            ops.name()
         ),
         // `auto` picks what the client accepts; here the file name is the client.
         (None | Some(FormatChoice::Auto), Some(ext)) => {
@@ -83,7 +62,7 @@ pub(super) fn process(cfg: &Config, input: &Path, output: &Path, ops: &str) -> R
         if let Some(ext) = format_of(output) {
             bail!(
                 "the ops write JSON, not {}: name the output .json",
-                name_of(ext)
+                ext.name()
             );
         }
         None
