@@ -126,6 +126,8 @@ def test_text_logs_at_warn_level_from_a_config_file(tmp_path):
         requests.get(f"{server.endpoint}/_imgd/health", timeout=5)
     finally:
         server.stop()
+    # A log file gets no colour codes (stderr is not a terminal).
+    assert "\x1b[" not in full_log(server)
     lines = log_lines(server)
     # clock_start is announced with a warning, so the log is not simply empty.
     assert any(" WARN " in line and "clock_start" in line for line in lines), lines

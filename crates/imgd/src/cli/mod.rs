@@ -164,8 +164,10 @@ fn init_logging(cfg: &Config) -> Result<()> {
     let filter = std::env::var(env::LOG_VAR).unwrap_or_else(|_| cfg.log_level.clone());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .with_context(|| format!("log filter {filter:?}"))?;
+    // Colour codes only for a terminal: in a log file or a journal they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if cfg.log_format == "json" {
         builder.json().init();
