@@ -22,4 +22,7 @@ cargo build --release --locked
 
 echo "== integration tests (real clients against target/release/imgd)"
 cd tests/integration
-exec ../../.tools/venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# In a private network namespace with only loopback up: the SSRF tests hand imgd private,
+# link-local and public addresses, and a regression must have nowhere to send them.
+exec unshare --net sh -c 'ip link set lo up && exec "$@"' sh \
+  ../../.tools/venv/bin/python -m pytest -q -p no:cacheprovider "$@"

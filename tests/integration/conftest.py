@@ -209,3 +209,15 @@ def metric(server, name: str, **labels) -> float:
         if all(got.get(k) == v for k, v in labels.items()):
             total += float(m.group(3))
     return total
+
+
+def require_private_network():
+    """Fails unless this process runs in a network namespace whose only interface is
+    loopback (scripts/test.sh runs pytest under `unshare --net`): tests that feed imgd
+    private, link-local or public addresses must have nowhere to send them."""
+    # /proc/net/dev belongs to this process's namespace (/sys may still show the host's).
+    with open("/proc/net/dev") as dev:
+        interfaces = sorted(line.split(":")[0].strip() for line in dev.readlines()[2:])
+    if interfaces != ["lo"]:
+        pytest.fail(f"SSRF tests must run in a private network namespace (run scripts/test.sh); "
+                    f"interfaces here: {interfaces}")

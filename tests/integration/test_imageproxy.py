@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import CORPUS, Imgd, free_port
+from conftest import CORPUS, Imgd, free_port, require_private_network
 from origin_server import Origin
 
 SECRET = "proxy-test-secret"
@@ -299,6 +299,7 @@ DENIED_ELSEWHERE = [
 
 
 def test_ssrf_every_denied_form_is_refused_before_connecting(tmp_path, origin):
+    require_private_network()
     origin.serve("/x.jpg", JPEG)
     p = Proxy(tmp_path, allow=None)
     try:
@@ -322,6 +323,7 @@ def test_ssrf_every_denied_form_is_refused_before_connecting(tmp_path, origin):
 
 
 def test_ssrf_redirect_to_a_denied_address_is_refused(tmp_path, origin):
+    require_private_network()
     inner = Origin(host="127.0.0.2")
     try:
         inner.serve("/secret.jpg", JPEG)
