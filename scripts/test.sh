@@ -11,6 +11,9 @@ echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== structure (no import circles, no unexplained files over 600 lines)"
+python3 scripts/check-structure.py
+
 echo "== cargo test"
 cargo test --workspace --locked
 

@@ -111,7 +111,7 @@ def test_policy_styles_and_secrets_take_effect(admin):
     assert unknown.json()["error"] == "MalformedJSON" and "nonsense" in unknown.json()["message"]
     nosuch = call(admin, "PUT", "buckets/nosuch/policy", {"delivery": "public"})
     assert nosuch.status_code == 404
-    assert nosuch.json() == {"error": "NoSuchBucket", "message": "no such bucket"}
+    assert nosuch.json() == {"error": "NoSuchBucket", "message": "The specified bucket does not exist"}
     assert call(admin, "GET", "buckets/adm/policy").json() == in_force
     got = requests.get(url, timeout=10)
     assert got.status_code == 200 and got.headers["Cache-Control"] == "public, max-age=120"

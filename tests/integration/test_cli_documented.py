@@ -344,6 +344,13 @@ def test_policy_flags_take_effect(srv):
     assert requests.get(url, headers={"Referer": "https://example.com/a"}, timeout=10).status_code == 200
     r = requests.get(url, headers={"Referer": "https://evil.test/"}, timeout=10)
     assert r.status_code == 403 and code_of(r) == "RefererDenied"
+    # A list flag sets the whole list (as the file and the admin API do), never adds to it.
+    shown = fields(srv.cli("bucket", "policy", b, "--referer", "a.test", "--referer", "b.test").stdout)
+    assert shown["referers"] == "a.test,b.test"
+    r = requests.get(url, headers={"Referer": "https://example.com/a"}, timeout=10)
+    assert r.status_code == 403 and code_of(r) == "RefererDenied"
+    assert requests.get(url, headers={"Referer": "https://b.test/"}, timeout=10).status_code == 200
+    assert fields(srv.cli("bucket", "policy", b, "--ttl", "123").stdout)["referers"] == "a.test,b.test"
     srv.cli("bucket", "policy", b, "--clear-referers")
     assert requests.get(url, headers={"Referer": "https://evil.test/"}, timeout=10).status_code == 200
 
@@ -366,6 +373,9 @@ def test_policy_flags_take_effect(srv):
     for style, w in (("tiny", 24), ("small", 28)):
         r = requests.get(url, params={"x-oss-process": f"style/{style}"}, timeout=30)
         assert r.status_code == 200 and width(r.content) == w
+    assert fields(srv.cli("bucket", "policy", b, "--public-style", "small").stdout)["public"] == "small"
+    r = requests.get(url, params={"x-oss-process": "style/tiny"}, timeout=30)
+    assert r.status_code == 403 and code_of(r) == "AccessDenied"
     shown = fields(srv.cli("bucket", "policy", b, "--clear-public-styles").stdout)
     assert shown["public"] == ""
     r = requests.get(url, params={"x-oss-process": "style/tiny"}, timeout=30)

@@ -458,3 +458,20 @@ def test_big_put_and_get_keep_memory_flat(tmp_path):
         assert peak < 150, f"peak RSS {peak:.1f} MB"
     finally:
         server.stop()
+
+
+def test_style_suffixes_resolve_on_the_oss_door_as_on_s3(imgd, name, bucket):
+    # One resolution for every door: `object!style` in a bucket with style delimiters
+    # renders the style, over oss2 as over S3 and delivery; a real key of that name wins.
+    imgd.cli("style", "put", name, "ossthumb", "image/resize,w_64")
+    imgd.cli("bucket", "style-delimiters", name, "!")
+    styled = bucket.get_object("saw.jpg!ossthumb").read()
+    assert width_of(styled) == 64
+    assert bucket.head_object("saw.jpg!ossthumb").content_length == len(styled)
+    s3 = imgd.client().get_object(Bucket=name, Key="saw.jpg!ossthumb")["Body"].read()
+    assert width_of(s3) == 64
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        bucket.get_object("saw.jpg!nosuchstyle").read()
+    bucket.put_object("saw.jpg!literal", b"a real key")
+    imgd.cli("style", "put", name, "literal", "image/resize,w_10")
+    assert bucket.get_object("saw.jpg!literal").read() == b"a real key"

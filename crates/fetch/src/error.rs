@@ -59,7 +59,7 @@ impl FetchError {
         let err = err.without_url();
         let mut cause: Option<&(dyn StdError + 'static)> = Some(&err);
         while let Some(c) = cause {
-            if let Some(refusal) = c.downcast_ref::<crate::resolver::ResolveError>() {
+            if let Some(refusal) = c.downcast_ref::<ResolveError>() {
                 return refusal.to_fetch_error();
             }
             cause = c.source();
@@ -82,6 +82,29 @@ impl FetchError {
             FetchError::Timeout
         } else {
             FetchError::Http(innermost(&err))
+        }
+    }
+}
+
+/// The resolver's refusal. It travels through reqwest as the source of its connect
+/// error, where [`FetchError::from_send`] finds it; it lives here, beside the error it
+/// becomes, so that the resolver depends on the error types and not the other way round.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ResolveError {
+    #[error("{host}: {reason} address")]
+    Denied { host: String, reason: &'static str },
+    #[error("could not resolve {0}")]
+    NotFound(String),
+}
+
+impl ResolveError {
+    pub(crate) fn to_fetch_error(&self) -> FetchError {
+        match self {
+            ResolveError::Denied { host, reason } => FetchError::Denied {
+                host: host.clone(),
+                reason,
+            },
+            ResolveError::NotFound(host) => FetchError::Resolve(host.clone()),
         }
     }
 }

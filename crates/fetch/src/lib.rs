@@ -5,7 +5,8 @@
 //! (a cheap-to-clone client built from a policy), [`FetchRequest`] (extra headers, whether
 //! an image is required) and [`FetchResponse`] (status, headers and a size- and
 //! time-limited body stream). [`denied_reason`] says which addresses are off limits and
-//! [`sniff`] recognises image formats by magic bytes.
+//! [`sniff`] recognises image formats by magic bytes (with the `formats` crate's
+//! sniffer, the one imaging decodes by, minus HEIC).
 //!
 //! How a fetch flows: the URL is parsed (odd IPv4 spellings become plain addresses) and
 //! checked — http/https only, an address literal must pass the deny list. The request
@@ -392,7 +393,9 @@ impl Body {
     async fn sniff(&mut self) -> Result<(ImageKind, Bytes), FetchError> {
         let mut prefix = BytesMut::new();
         loop {
-            match classify(&prefix) {
+            // Judged on the window only, even when a chunk carried more, so a fetch
+            // accepts exactly what [`sniff`] recognises in the same bytes.
+            match classify(&prefix[..prefix.len().min(SNIFF_WINDOW)]) {
                 Verdict::Image(kind) => return Ok((kind, prefix.freeze())),
                 Verdict::NotImage => return Err(FetchError::NotAnImage),
                 Verdict::NeedMore if prefix.len() >= SNIFF_WINDOW => {

@@ -8,33 +8,11 @@ use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use crate::FetchError;
+use crate::error::ResolveError;
 use crate::policy::Guard;
 
 pub(crate) struct GuardedResolver {
     pub(crate) guard: Arc<Guard>,
-}
-
-/// Travels through reqwest as the source of its connect error; `FetchError::from_send`
-/// finds it there.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ResolveError {
-    #[error("{host}: {reason} address")]
-    Denied { host: String, reason: &'static str },
-    #[error("could not resolve {0}")]
-    NotFound(String),
-}
-
-impl ResolveError {
-    pub(crate) fn to_fetch_error(&self) -> FetchError {
-        match self {
-            ResolveError::Denied { host, reason } => FetchError::Denied {
-                host: host.clone(),
-                reason,
-            },
-            ResolveError::NotFound(host) => FetchError::Resolve(host.clone()),
-        }
-    }
 }
 
 impl Resolve for GuardedResolver {

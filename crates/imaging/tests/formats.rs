@@ -782,3 +782,53 @@ fn svg_loads_nothing_from_outside_the_document() {
     let img = decoded(&output(run(embedded.as_bytes(), "image/format,png").unwrap()).0);
     assert!(img.first().data.chunks_exact(4).all(|p| p[3] == 255));
 }
+
+// The engine's sniffer is the `formats` crate, shared with `fetch`. These pin what the
+// engine gained or lost when its own sniffer was replaced by that one.
+
+#[test]
+fn bigtiff_sources_are_recognised_and_decode() {
+    let mut file = std::io::Cursor::new(Vec::new());
+    let pixels: Vec<u8> = (0..6 * 4).flat_map(|i| [i as u8 * 10, 0, 255]).collect();
+    tiff::encoder::TiffEncoder::new_big(&mut file)
+        .expect("encoder")
+        .write_image::<tiff::encoder::colortype::RGB8>(6, 4, &pixels)
+        .expect("bigtiff");
+    let bytes = file.into_inner();
+    assert_eq!(&bytes[..4], b"II+\0");
+    assert_eq!(sniff::sniff(&bytes), Some(SourceFormat::Tiff));
+    let image = decoded(&bytes);
+    assert_eq!((image.first().width, image.first().height), (6, 4));
+}
+
+#[test]
+fn avif_listed_under_the_generic_heif_brand_is_avif_not_heic() {
+    let mut avif = corpus("sdr_cosmos12920_cicp1-13-6_yuv444_full_qp10.avif");
+    assert_eq!(&avif[8..12], b"avif");
+    avif[8..12].copy_from_slice(b"mif1");
+    assert_eq!(sniff::sniff(&avif), Some(SourceFormat::Avif));
+}
+
+#[test]
+fn text_that_merely_resembles_a_signature_is_not_an_image() {
+    for text in [
+        &b"BMW makes cars, not bitmaps"[..],
+        b"<body><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4\" height=\"4\"/></body>",
+        b"<?xml version=\"1.0\"?><rss><svg width=\"4\" height=\"4\"/></rss>",
+    ] {
+        assert_eq!(
+            sniff::sniff(text),
+            None,
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+        assert!(
+            matches!(
+                run(text, "image/info"),
+                Err(EngineError::Unsupported(m)) if m == "the source is not a recognised image"
+            ),
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}

@@ -1,26 +1,38 @@
 //! imgd's HTTP front doors.
 //!
-//! [`serve`] binds the listener and runs the accept loop ([`listener`]). Each request is
-//! classified by [`routes::FrontDoor`]: internal routes live under `/_imgd/` (a prefix no
-//! bucket can have, since bucket names cannot contain `_`); requests signed the OSS way
-//! (and ProcessObject) go to the OSS-compatible door [`oss`]; everything else goes to the
-//! S3 API. S3 requests first pass [`guard`] (checks s3s does not make: presigned expiry
-//! cap, signing region), then the s3s service, whose operations are implemented in
-//! [`s3`] over a [`store::Store`].
+//! A request enters [`listener`] (accept loop, limits, graceful shutdown), which asks
+//! [`route::Route::decide`] once, from method, path, query and headers, which door it is
+//! for, and `match`es on the answer:
+//!
+//! - internal routes under `/_imgd/` ([`internal`]: health, metrics; [`admin`]: the JSON
+//!   admin API with its own `Endpoint` enum);
+//! - [`oss`]: the Alibaba-OSS-compatible object API (`oss::Endpoint`);
+//! - [`delivery`]: anonymous and signed-link reads, native and ixmage URLs
+//!   (`delivery::Endpoint`);
+//! - [`s3`]: everything else, through s3s (which decodes S3's operations itself);
+//! - [`imageproxy`]: the imageproxy-py drop-in, on its own listener.
+//!
+//! Every door is built on the HTTP kernel [`kernel`] (query, conditional requests,
+//! ranges, dates, bodies, one error type, the clock, virtual hosts) and renders through
+//! the shared [`images::ImageService`] (with [`sources`] for back-to-source origins).
+//! [`app`] wires them together from a [`ServerConfig`]. Doors never import each other.
 
 pub mod admin;
+pub mod app;
 pub mod auth;
-pub mod clock;
 pub mod delivery;
-pub mod guard;
 pub mod imageproxy;
 pub mod images;
+pub mod internal;
+pub mod kernel;
 pub mod listener;
 pub mod oss;
-pub mod routes;
+pub mod route;
 pub mod s3;
 pub mod sources;
-pub mod vhost;
+
+/// The link-expiry clock, where the binary configures it.
+pub use kernel::clock;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -57,8 +69,8 @@ pub struct ServerConfig {
     pub variant_cache: Option<varcache::CacheConfig>,
     /// The imageproxy-py door, on its own listener; `None` disables it.
     pub imageproxy: Option<imageproxy::ImageProxyConfig>,
-    /// "Now" for link expiry (tests start it at a chosen instant).
-    pub clock: clock::Clock,
+    /// "Now" for every expiry check of every door (tests start it at a chosen instant).
+    pub clock: kernel::Clock,
 }
 
 /// Limits of remote fetches, shared by the imageproxy door and bucket origins, which

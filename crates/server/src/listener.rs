@@ -1,77 +1,22 @@
 //! The accept loop: connection limit, head-read timeout, head-size limit, graceful
-//! shutdown, and per-request dispatch to a front door.
+//! shutdown, and per-request dispatch: [`Route::decide`], then one `match` on the route.
+//! What the doors are built from lives in [`crate::app`].
 
-use crate::admin::AdminDoor;
-use crate::auth::Callers;
-use crate::delivery::DeliveryDoor;
-use crate::imageproxy::ImageProxyDoor;
-use crate::images::ImageService;
-use crate::oss::OssDoor;
-use crate::routes::{self, BoxBody, FrontDoor, Routing};
-use crate::s3::ImgdS3;
-use crate::s3::auth::{ImgdAccess, ImgdAuth};
-use crate::sources::Sources;
-use crate::{ServerConfig, ServerError, guard};
+use crate::app::{self, App};
+use crate::internal;
+use crate::kernel::{BoxBody, Query, full, xml};
+use crate::route::Route;
+use crate::{ServerConfig, ServerError};
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
-use s3s::service::{S3Service, S3ServiceBuilder};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-
-struct App {
-    store: Store,
-    admin: AdminDoor,
-    delivery: DeliveryDoor,
-    oss: OssDoor,
-    s3: S3Service,
-    region: String,
-    routing: Routing,
-    metrics: PrometheusHandle,
-    /// `max_header_bytes`: hyper's read buffer only bounds the head to within one read of
-    /// it (the buffer grows by doubling), so the exact limit is checked per request.
-    max_header_bytes: usize,
-}
-
-/// The s3s service with imgd's operations, authentication and access rules. `s3_config`
-/// overrides s3s's defaults (tests use it to widen the clock-skew window for fixed
-/// signature vectors).
-pub fn s3_service(
-    store: Store,
-    images: ImageService,
-    cfg: &ServerConfig,
-    s3_config: Option<s3s::config::S3Config>,
-) -> Result<S3Service, ServerError> {
-    let mut builder = S3ServiceBuilder::new(ImgdS3::new(
-        store.clone(),
-        cfg.region.clone(),
-        cfg.root_access_key.clone(),
-        images,
-    ));
-    builder.set_auth(ImgdAuth::new(
-        store.clone(),
-        cfg.root_access_key.clone(),
-        cfg.root_secret_key.clone(),
-    ));
-    builder.set_access(ImgdAccess::new(store, cfg.root_access_key.clone()));
-    if let Some(domain) = cfg.domain.as_deref().filter(|d| !d.is_empty()) {
-        // imgd's own host parser, so s3s resolves `bucket.<domain>` exactly as the
-        // delivery and OSS doors do.
-        builder.set_host(crate::vhost::DomainHosts::new(domain).map_err(ServerError::Config)?);
-    }
-    if let Some(c) = s3_config {
-        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
-            c,
-        ))));
-    }
-    Ok(builder.build())
-}
 
 /// Serves until `shutdown` resolves, then stops accepting and waits up to the configured
 /// grace period for in-flight requests. `ready` is called once the port is bound.
@@ -82,56 +27,12 @@ pub async fn serve(
     ready: impl FnOnce(std::net::SocketAddr),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let fetcher = fetch::Fetcher::new(cfg.fetch.origin_policy())
-        .map_err(|e| ServerError::Config(format!("fetch: {e}")))?;
-    let sources = Sources::new(store.clone(), fetcher);
-    let mut images =
-        ImageService::new(store.clone(), cfg.process_limits.clone()).with_sources(sources);
-    let variant_cache = match &cfg.variant_cache {
-        Some(c) => Some(
-            varcache::VariantCache::open(c.clone())
-                .await
-                .map_err(|e| ServerError::Config(format!("variant cache: {e}")))?,
-        ),
-        None => None,
-    };
-    if let Some(cache) = &variant_cache {
-        images = images.with_cache(cache.clone());
-    }
-    let imageproxy = match &cfg.imageproxy {
-        Some(proxy_cfg) => {
-            let fetcher = fetch::Fetcher::new(cfg.fetch.proxy_policy())
-                .map_err(|e| ServerError::Config(format!("fetch: {e}")))?;
-            let door = ImageProxyDoor::new(images.clone(), fetcher, proxy_cfg.clone(), cfg.clock);
-            door.prepare()
-                .await
-                .map_err(|e| ServerError::Config(format!("imageproxy store bucket: {e}")))?;
-            Some(door)
-        }
-        None => None,
-    };
-    let s3 = s3_service(store.clone(), images.clone(), &cfg, None)?;
-    let callers = Callers::new(
-        store.clone(),
-        cfg.root_access_key.clone(),
-        cfg.root_secret_key.clone(),
-    );
-    let routing = Routing {
-        domain: cfg.domain.clone().filter(|d| !d.is_empty()),
-        ixmage_prefix: cfg.delivery.ixmage_prefix.clone(),
-    };
-    let app = Arc::new(App {
-        admin: AdminDoor::new(store.clone(), cfg.admin_token.clone()).with_images(images.clone()),
-        store,
-        delivery: DeliveryDoor::new(images.clone(), cfg.delivery.clone())
-            .with_domain(cfg.domain.clone()),
-        oss: OssDoor::new(images, callers).with_domain(cfg.domain.clone()),
-        s3,
-        region: cfg.region.clone(),
-        routing,
-        metrics,
-        max_header_bytes: cfg.max_header_bytes.max(8192),
-    });
+    let app::Built {
+        app,
+        imageproxy,
+        variant_cache,
+    } = app::build(store, &cfg, metrics).await?;
+    let app = Arc::new(app);
 
     let listener = bind(cfg.listen).await?;
     let proxy_listener = match &imageproxy {
@@ -266,31 +167,35 @@ async fn accept_loop<H, F>(
     }
 }
 
+/// One request: the head-size check, the one routing decision, the one `match` on it,
+/// and the request metrics.
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
     let started = Instant::now();
     let head = head_len(&req);
     if head > app.max_header_bytes {
         return head_too_large(head, app.max_header_bytes);
     }
-    let door = FrontDoor::route(req.method(), req.uri(), req.headers(), &app.routing);
+    let query = Query::of(req.uri());
+    let route = Route::decide(req.method(), req.uri(), req.headers(), &query, &app.routing);
+    let door = route.door();
     let method = req.method().clone();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let mut resp = match door {
-        FrontDoor::Health => routes::health(&app.store).await,
-        FrontDoor::Metrics => routes::metrics(&app.metrics),
-        FrontDoor::UnknownInternal => routes::unknown_internal(),
-        FrontDoor::Oss => app.oss.handle(req, &request_id).await,
-        FrontDoor::Delivery => app.delivery.handle(req, &request_id).await,
-        FrontDoor::Admin => app.admin.handle(req).await,
-        FrontDoor::S3 => s3_request(&app, req, &request_id).await,
+    let mut resp = match route {
+        Route::Health => internal::health(&app.store).await,
+        Route::Metrics => internal::metrics(&app.metrics),
+        Route::UnknownInternal => internal::unknown(),
+        Route::Admin(endpoint) => app.admin.handle(endpoint, req).await,
+        Route::Oss(endpoint) => app.oss.handle(endpoint, req, query, &request_id).await,
+        Route::Delivery(endpoint) => app.delivery.handle(endpoint, req, query, &request_id).await,
+        Route::S3 => app.s3.handle(req, &query, &request_id).await,
     };
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("imgd_http_requests_total", "door" => door.label(), "method" => method.to_string(), "status" => status)
+    metrics::counter!("imgd_http_requests_total", "door" => door, "method" => method.to_string(), "status" => status)
         .increment(1);
-    metrics::histogram!("imgd_http_request_duration_seconds", "door" => door.label())
+    metrics::histogram!("imgd_http_request_duration_seconds", "door" => door)
         .record(started.elapsed().as_secs_f64());
     resp
 }
@@ -312,8 +217,8 @@ fn head_too_large(head: usize, limit: usize) -> Response<BoxBody> {
     let message = format!(
         "The request head is {head} bytes; this server accepts at most {limit} (max_header_bytes)."
     );
-    let body = guard::error_xml("RequestHeaderSectionTooLarge", &message, "", "");
-    let mut resp = routes::full(
+    let body = xml::s3_error_document("RequestHeaderSectionTooLarge", &message, "", "");
+    let mut resp = full(
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "application/xml",
         body,
@@ -323,57 +228,4 @@ fn head_too_large(head: usize, limit: usize) -> Response<BoxBody> {
         http::HeaderValue::from_static("close"),
     );
     resp
-}
-
-async fn s3_request(app: &App, req: Request<Incoming>, request_id: &str) -> Response<BoxBody> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    if let Err(refusal) = guard::check(req.uri(), req.headers(), &app.region, now) {
-        tracing::info!(code = refusal.code, message = %refusal.message, path = req.uri().path(), "request refused before signature check");
-        return routes::full(
-            refusal.status,
-            "application/xml",
-            guard::error_xml(refusal.code, &refusal.message, req.uri().path(), request_id),
-        );
-    }
-    // On a virtual host the path is all key (`/k` is an object, not bucket `k`), and
-    // s3s already signs the bucket-level resource as `/bucket/` there.
-    let virtual_host =
-        crate::vhost::resolve_request(req.uri(), req.headers(), app.routing.domain.as_deref())
-            .virtual_host;
-    let mut req = req.map(s3s::Body::from);
-    if !virtual_host && let Some(uri) = guard::sigv2_bucket_uri(req.uri(), req.headers()) {
-        *req.uri_mut() = uri;
-    }
-    match app.s3.call(req).await {
-        Ok(resp) => {
-            let (mut parts, body) = resp.into_parts();
-            if parts.status == StatusCode::NOT_MODIFIED {
-                // A 304 carries validators only, never the error document s3s renders.
-                parts.headers.remove(http::header::CONTENT_TYPE);
-                parts.headers.remove(http::header::CONTENT_LENGTH);
-                return Response::from_parts(parts, routes::empty_body());
-            }
-            Response::from_parts(
-                parts,
-                body.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e })
-                    .boxed(),
-            )
-        }
-        Err(e) => {
-            tracing::error!(error = ?e, "s3 service failed");
-            routes::full(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "application/xml",
-                guard::error_xml(
-                    "InternalError",
-                    "We encountered an internal error. Please try again.",
-                    "",
-                    request_id,
-                ),
-            )
-        }
-    }
 }

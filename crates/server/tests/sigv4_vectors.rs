@@ -42,7 +42,7 @@ async fn service(dir: &std::path::Path) -> s3s::service::S3Service {
     let mut s3_config = s3s::config::S3Config::default();
     s3_config.presigned_url_max_skew_time_secs = u32::MAX;
     let images = server::images::ImageService::new(store.clone(), Default::default());
-    server::listener::s3_service(store, images, &cfg, Some(s3_config)).unwrap()
+    server::s3::s3_service(store, images, &cfg, Some(s3_config)).unwrap()
 }
 
 fn aws_example(signature: &str, range: &str) -> Request<s3s::Body> {

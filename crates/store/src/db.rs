@@ -48,3 +48,11 @@ async fn connect(path: &Path, synchronous: SqliteSynchronous, max: u32) -> Store
 pub async fn begin_write(pool: &DbPool) -> StoreResult<DbTx> {
     Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
+
+impl crate::Store {
+    /// Whether the metadata database answers (the health check).
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
+    }
+}

@@ -24,6 +24,7 @@ mod list;
 pub mod model;
 mod multipart;
 mod objects;
+pub mod policy;
 pub mod secrets;
 pub mod styles;
 
@@ -32,7 +33,8 @@ pub use digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
 pub use error::{StoreError, StoreResult};
 pub use list::{ListPage, ListQuery};
 pub use model::*;
-pub use objects::{ByteStream, PutOptions};
+pub use objects::{ByteStream, PutOptions, etag_matches};
+pub use policy::PolicyPatch;
 
 use db::DbPool;
 use sqlx::Row;

@@ -127,6 +127,18 @@ pub struct AccessKey {
     pub grants: Vec<(String, Permission)>,
 }
 
+impl AccessKey {
+    /// Whether this key holds `need` on `bucket`: a read-write grant allows everything,
+    /// a read grant allows reads. The one grant rule every door applies.
+    pub fn may(&self, bucket: &str, need: Permission) -> bool {
+        self.grants.iter().any(|(b, p)| {
+            b == bucket
+                && (*p == Permission::ReadWrite
+                    || (need == Permission::Read && *p == Permission::Read))
+        })
+    }
+}
+
 /// A named process string of one bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Style {

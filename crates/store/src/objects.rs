@@ -346,12 +346,19 @@ impl Store {
     }
 }
 
-/// Compares a client's ETag condition (quoted or not, or `*`) with a stored ETag.
+/// Whether an `If-Match`/`If-None-Match` value lists `stored` (or is `*`): the one
+/// ETag comparison of every door and of conditional writes. Quotes and a weak prefix
+/// are ignored, and so is letter case, since imgd's ETags are hex digests that the OSS
+/// door writes in upper case.
 pub fn etag_matches(condition: &str, stored: &str) -> bool {
-    condition
-        .split(',')
-        .map(|c| c.trim().trim_start_matches("W/").trim_matches('"'))
-        .any(|c| c == "*" || c == stored)
+    condition.split(',').any(|tag| {
+        let tag = tag.trim();
+        let tag = tag
+            .strip_prefix("W/")
+            .or_else(|| tag.strip_prefix("w/"))
+            .unwrap_or(tag);
+        tag == "*" || tag.trim_matches('"').eq_ignore_ascii_case(stored)
+    })
 }
 
 pub(crate) fn check_key(key: &str) -> StoreResult<()> {

@@ -5,7 +5,7 @@
 //! one. Settings are one JSON document per bucket ([`BucketSettings`]).
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{BucketSettings, Style, now_ms};
+use crate::model::{BucketAcl, BucketSettings, Style, now_ms};
 use crate::{Store, db};
 use sqlx::Row;
 
@@ -102,6 +102,17 @@ impl Store {
         bucket: &str,
         change: impl FnOnce(&mut BucketSettings) -> StoreResult<()>,
     ) -> StoreResult<BucketSettings> {
+        self.update_bucket_row(bucket, None, change).await
+    }
+
+    /// [`Store::update_bucket_settings`], also setting the ACL when `acl` is given: in the
+    /// same transaction, so no reader sees a new ACL beside the old delivery policy.
+    pub(crate) async fn update_bucket_row(
+        &self,
+        bucket: &str,
+        acl: Option<BucketAcl>,
+        change: impl FnOnce(&mut BucketSettings) -> StoreResult<()>,
+    ) -> StoreResult<BucketSettings> {
         let mut tx = db::begin_write(&self.db).await?;
         let row = sqlx::query("SELECT settings FROM buckets WHERE name = ?")
             .bind(bucket)
@@ -114,7 +125,8 @@ impl Store {
         change(&mut settings)?;
         let text = serde_json::to_string(&settings)
             .map_err(|e| StoreError::Corrupt(format!("settings of bucket {bucket}: {e}")))?;
-        sqlx::query("UPDATE buckets SET settings = ? WHERE name = ?")
+        sqlx::query("UPDATE buckets SET acl = COALESCE(?, acl), settings = ? WHERE name = ?")
+            .bind(acl.map(BucketAcl::as_str))
             .bind(text)
             .bind(bucket)
             .execute(&mut *tx)

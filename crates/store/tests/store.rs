@@ -335,3 +335,56 @@ async fn bucket_views_see_changes_made_by_another_store() {
         Err(StoreError::NoSuchBucket)
     ));
 }
+
+#[tokio::test]
+async fn a_policy_patch_replaces_lists_and_sets_the_acl_with_the_policy() {
+    use store::{DeliveryPolicy, LinkScheme, PolicyPatch};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    assert!(matches!(
+        store.apply_policy("nope", &PolicyPatch::default()).await,
+        Err(StoreError::NoSuchBucket)
+    ));
+    store.create_bucket("b", BucketAcl::Private).await.unwrap();
+    let first = PolicyPatch {
+        delivery: Some(DeliveryPolicy::Public),
+        referers: Some(vec!["a.test".into()]),
+        public_styles: Some(vec!["thumb".into()]),
+        cache_ttl_secs: Some(60),
+        ..PolicyPatch::default()
+    };
+    store.apply_policy("b", &first).await.unwrap();
+    let (info, s) = store.bucket_view("b").await.unwrap();
+    assert_eq!(info.acl, BucketAcl::PublicRead);
+    assert_eq!(s.delivery, Some(DeliveryPolicy::Public));
+
+    // A second list replaces the first rather than adding to it.
+    let second = PolicyPatch {
+        delivery: Some(DeliveryPolicy::Signed),
+        schemes: Some(vec![LinkScheme::Ixmage]),
+        referers: Some(vec!["b.test".into(), "c.test".into()]),
+        ..PolicyPatch::default()
+    };
+    let s = store.apply_policy("b", &second).await.unwrap();
+    assert_eq!(s.referers, ["b.test", "c.test"]);
+    assert_eq!(s.public_styles, ["thumb"]);
+    assert_eq!(s.cache_ttl_secs, Some(60));
+    assert_eq!(s.schemes, [LinkScheme::Ixmage]);
+    let (info, seen) = store.bucket_view("b").await.unwrap();
+    assert_eq!((info.acl, seen), (BucketAcl::Private, s));
+
+    // A refused patch writes nothing.
+    let bad = PolicyPatch {
+        referers: Some(vec![]),
+        style_delimiters: Some(vec!["~".into()]),
+        ..PolicyPatch::default()
+    };
+    assert!(matches!(
+        store.apply_policy("b", &bad).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert_eq!(
+        store.bucket_settings("b").await.unwrap().referers,
+        ["b.test", "c.test"]
+    );
+}

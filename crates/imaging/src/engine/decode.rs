@@ -1,8 +1,8 @@
 //! From source bytes to an [`Image`]: the limits checked on the probed header first, then
 //! the format's decoder, each given its own memory limit.
 
-use super::execute::{Deadline, Limits};
 use super::frame::Image;
+use super::limits::{Deadline, Limits};
 use super::sniff::{Probe, SourceFormat};
 use super::{EngineError, EngineResult, avif, bmp, gif, jpeg, png, sniff, svg, tiff, webp};
 

@@ -3,105 +3,14 @@
 use super::decode::{self, DecodeOptions};
 use super::frame::{Frame, Image};
 use super::geometry::{self, Finish, ResizePlan};
+use super::limits::{Deadline, Limits};
 use super::sniff::{self, SourceFormat};
+use super::watermark::{self, MarkImages, NoMarks};
 use super::{
-    EngineError, EngineResult, avif, bmp, gif, jpeg, ops, orient, planar, png, resize, tiff,
-    watermark, webp,
+    EngineError, EngineResult, Rendered, avif, bmp, gif, jpeg, ops, orient, planar, png, resize,
+    tiff, webp,
 };
 use crate::ir::{Format, FormatChoice, Pipeline, Quality, Resize, Step};
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-/// Watermark images by object key. The server reads every key of
-/// [`Pipeline::mark_keys`] before rendering; the engine itself does no I/O.
-pub trait MarkImages {
-    fn get(&self, key: &str) -> Option<&[u8]>;
-}
-
-/// For pipelines without image watermarks.
-pub struct NoMarks;
-
-impl MarkImages for NoMarks {
-    fn get(&self, _key: &str) -> Option<&[u8]> {
-        None
-    }
-}
-
-impl MarkImages for HashMap<String, Vec<u8>> {
-    fn get(&self, key: &str) -> Option<&[u8]> {
-        HashMap::get(self, key).map(Vec::as_slice)
-    }
-}
-
-/// When a render must stop. Checked between steps and frames, so a single step may
-/// overrun it by its own duration; steps are bounded by the size limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline(Option<Instant>);
-
-impl Deadline {
-    pub fn starting_now(budget: Option<Duration>) -> Deadline {
-        Deadline(budget.map(|b| Instant::now() + b))
-    }
-
-    pub fn check(&self) -> EngineResult<()> {
-        match self.0 {
-            Some(at) if Instant::now() > at => Err(EngineError::OverBudget),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Bounds on what one render may cost.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest source, in pixels (width × height from the header).
-    pub max_source_pixels: u64,
-    /// Largest side of any intermediate or output image.
-    pub max_output_side: u32,
-    /// Largest intermediate or output image, in pixels.
-    pub max_output_pixels: u64,
-    /// Animated sources with more frames than this are refused.
-    pub max_frames: u32,
-    /// Largest animation, in pixels summed over its frames (source, intermediates and
-    /// output alike): frames × width × height.
-    pub max_animation_pixels: u64,
-    /// Wall-clock budget for one render, checked between steps and frames.
-    pub time_budget: Option<Duration>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_source_pixels: 64_000_000,
-            max_output_side: 16_384,
-            max_output_pixels: 64_000_000,
-            max_frames: 100,
-            max_animation_pixels: 256_000_000,
-            time_budget: Some(Duration::from_secs(20)),
-        }
-    }
-}
-
-/// What a pipeline produces: an encoded image, or a JSON report (info, average-hue).
-#[derive(Debug, Clone)]
-pub enum Rendered {
-    Image {
-        bytes: Vec<u8>,
-        format: Format,
-        width: u32,
-        height: u32,
-    },
-    Json(String),
-}
-
-impl Rendered {
-    pub fn content_type(&self) -> &'static str {
-        match self {
-            Rendered::Image { format, .. } => format.mime_type(),
-            Rendered::Json(_) => "application/json",
-        }
-    }
-}
 
 const DEFAULT_QUALITY: u8 = 85;
 
@@ -267,7 +176,12 @@ fn render_inner(
             Step::Info => return Ok(Rendered::Json(info_json(source, &probe))),
             Step::Watermark(mark) => {
                 // The mark depends only on the frame size, which every frame shares.
-                let prepared = watermark::prepare(mark, marks, w, h, limits)?;
+                // A watermark image goes through this same engine, with no marks of its
+                // own: the parser refuses nested image marks, and resolving them could
+                // recurse without end.
+                let nested =
+                    |bytes: &[u8], p: &Pipeline| render_with(bytes, p, None, limits, &NoMarks);
+                let prepared = watermark::prepare(mark, marks, &nested, w, h, limits)?;
                 image.try_map(between, |f| Ok(watermark::stamp(f, &prepared)))?
             }
         };

@@ -19,6 +19,13 @@
 //! | TIFF | `tiff.rs` (`tiff`; CCITT G3 1-D via `fax`) | `tiff.rs` (LZW) |
 //! | SVG | `svg.rs` (`resvg`, no external references, no fonts) | — |
 //! | HEIC | refused: `Unsupported("heic is not supported")` | refused likewise |
+//!
+//! Layering, so that no two modules import each other: `execute.rs` (the pipeline
+//! runner) is on top; below it `decode.rs`, the steps and the encoders; `limits.rs`
+//! ([`Limits`], [`Deadline`]) is shared by all of them; `sniff.rs` (header probing, with
+//! format recognition from the `formats` crate) uses the format modules, never the
+//! reverse. A watermark image is rendered by the engine itself, which the runner passes
+//! to `watermark.rs` ([`watermark::RenderNested`]) instead of that module calling back up.
 
 pub mod avif;
 pub mod bmp;
@@ -40,10 +47,35 @@ pub mod watermark;
 pub mod webp;
 
 mod execute;
+mod limits;
 
-pub use execute::{Deadline, Limits, MarkImages, NoMarks, Rendered, render, render_with};
+pub use execute::{render, render_with};
+pub use limits::{Deadline, Limits};
+pub use watermark::{MarkImages, NoMarks};
 
+use crate::ir::Format;
 use thiserror::Error;
+
+/// What a pipeline produces: an encoded image, or a JSON report (info, average-hue).
+#[derive(Debug, Clone)]
+pub enum Rendered {
+    Image {
+        bytes: Vec<u8>,
+        format: Format,
+        width: u32,
+        height: u32,
+    },
+    Json(String),
+}
+
+impl Rendered {
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Rendered::Image { format, .. } => format.mime_type(),
+            Rendered::Json(_) => "application/json",
+        }
+    }
+}
 
 /// Why an image could not be rendered. Every variant but `Internal` is the client's
 /// input (a 4xx); `Internal` is a bug or a panic caught in a decoder.

@@ -1,68 +1,14 @@
-//! Format detection from magic bytes, and header-only probing: dimensions (and, for
-//! animations, the frame count) are known before any pixel buffer is allocated.
+//! Header-only probing: dimensions (and, for animations, the frame count) are known
+//! before any pixel buffer is allocated. Which format the bytes are is the `formats`
+//! crate's answer (the same sniffer `fetch` accepts origins' bodies by), re-exported
+//! here as [`SourceFormat`] and [`sniff`]; [`probe`] adds what needs each format's
+//! header parser. This module uses the format modules and none of them uses it (`svg.rs`
+//! reads embedded images' headers through the format modules directly).
 
 use super::{EngineError, EngineResult, avif, bmp, gif, jpeg, png, svg, tiff, webp};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceFormat {
-    Jpeg,
-    Png,
-    Gif,
-    Webp,
-    Bmp,
-    Tiff,
-    Avif,
-    Heic,
-    Svg,
-}
-
-impl SourceFormat {
-    pub fn name(self) -> &'static str {
-        match self {
-            SourceFormat::Jpeg => "jpg",
-            SourceFormat::Png => "png",
-            SourceFormat::Gif => "gif",
-            SourceFormat::Webp => "webp",
-            SourceFormat::Bmp => "bmp",
-            SourceFormat::Tiff => "tiff",
-            SourceFormat::Avif => "avif",
-            SourceFormat::Heic => "heic",
-            SourceFormat::Svg => "svg",
-        }
-    }
-}
-
-pub fn sniff(data: &[u8]) -> Option<SourceFormat> {
-    let starts = |m: &[u8]| data.starts_with(m);
-    if starts(&[0xFF, 0xD8, 0xFF]) {
-        Some(SourceFormat::Jpeg)
-    } else if starts(b"\x89PNG\r\n\x1a\n") {
-        Some(SourceFormat::Png)
-    } else if starts(b"GIF87a") || starts(b"GIF89a") {
-        Some(SourceFormat::Gif)
-    } else if data.len() >= 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP" {
-        Some(SourceFormat::Webp)
-    } else if starts(b"BM") {
-        Some(SourceFormat::Bmp)
-    } else if starts(b"II*\0") || starts(b"MM\0*") {
-        Some(SourceFormat::Tiff)
-    } else if data.len() >= 12 && &data[4..8] == b"ftyp" {
-        match &data[8..12] {
-            b"avif" | b"avis" => Some(SourceFormat::Avif),
-            b"heic" | b"heix" | b"mif1" | b"msf1" => Some(SourceFormat::Heic),
-            _ => None,
-        }
-    } else {
-        // XML that opens an <svg> element early: after a declaration, comments or a
-        // doctype, but not an HTML page that embeds one.
-        let head = &data[..data.len().min(4096)];
-        let text = String::from_utf8_lossy(head);
-        let t = text.trim_start_matches('\u{feff}').trim_start();
-        let lower = t.to_ascii_lowercase();
-        (t.starts_with('<') && t.contains("<svg") && !lower.contains("<html"))
-            .then_some(SourceFormat::Svg)
-    }
-}
+pub use formats::ImageFormat as SourceFormat;
+pub use formats::sniff;
 
 /// What the header says, read without decoding pixels.
 #[derive(Debug, Clone)]

@@ -4,7 +4,8 @@
 //! each checked against the pixel limit first. No fonts are loaded, so text is not drawn.
 
 use super::frame::{Frame, Layout};
-use super::{EngineError, EngineResult, sniff};
+use super::{EngineError, EngineResult, gif, jpeg, png, webp};
+use formats::ImageFormat;
 use resvg::{tiny_skia, usvg};
 use std::sync::Arc;
 
@@ -13,28 +14,31 @@ fn options(max_pixels: u64) -> usvg::Options<'static> {
         resources_dir: None,
         image_href_resolver: usvg::ImageHrefResolver {
             resolve_data: Box::new(move |_mime, data: Arc<Vec<u8>>, opts| {
-                match sniff::sniff(&data)? {
-                    sniff::SourceFormat::Svg => usvg::Tree::from_data_nested(&data, opts)
+                let format = formats::sniff(&data)?;
+                if format == ImageFormat::Svg {
+                    return usvg::Tree::from_data_nested(&data, opts)
                         .ok()
-                        .map(usvg::ImageKind::SVG),
-                    format @ (sniff::SourceFormat::Png
-                    | sniff::SourceFormat::Jpeg
-                    | sniff::SourceFormat::Gif
-                    | sniff::SourceFormat::Webp) => {
-                        // A decompression bomb inside the document is skipped, not drawn.
-                        let p = sniff::probe(&data).ok()?;
-                        if u64::from(p.width) * u64::from(p.height) > max_pixels {
-                            return None;
-                        }
-                        Some(match format {
-                            sniff::SourceFormat::Png => usvg::ImageKind::PNG(data),
-                            sniff::SourceFormat::Jpeg => usvg::ImageKind::JPEG(data),
-                            sniff::SourceFormat::Gif => usvg::ImageKind::GIF(data),
-                            _ => usvg::ImageKind::WEBP(data),
-                        })
-                    }
-                    _ => None,
+                        .map(usvg::ImageKind::SVG);
                 }
+                // Only the header is read, so a decompression bomb inside the document is
+                // skipped, not drawn.
+                let (width, height) = match format {
+                    ImageFormat::Png => png::header(&data).map(|h| (h.width, h.height)),
+                    ImageFormat::Jpeg => jpeg::header(&data).map(|h| (h.width, h.height)),
+                    ImageFormat::Gif => gif::header(&data).map(|h| (h.width, h.height)),
+                    ImageFormat::Webp => webp::header(&data).map(|h| (h.width, h.height)),
+                    _ => return None,
+                }
+                .ok()?;
+                if u64::from(width) * u64::from(height) > max_pixels {
+                    return None;
+                }
+                Some(match format {
+                    ImageFormat::Png => usvg::ImageKind::PNG(data),
+                    ImageFormat::Jpeg => usvg::ImageKind::JPEG(data),
+                    ImageFormat::Gif => usvg::ImageKind::GIF(data),
+                    _ => usvg::ImageKind::WEBP(data),
+                })
             }),
             // Files and URLs: never loaded.
             resolve_string: Box::new(|_, _| None),

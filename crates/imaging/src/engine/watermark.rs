@@ -21,22 +21,48 @@ pub mod fonts;
 pub mod text;
 
 use super::frame::{Frame, Layout};
-use super::{
-    EngineError, EngineResult, Limits, MarkImages, NoMarks, Rendered, png, render_with, resize,
-};
+use super::{EngineError, EngineResult, Limits, Rendered, png, resize};
 use crate::ir::{
     Format, FormatChoice, Gravity, ImageMark, MarkAlign, MarkOrder, MixedLayout, OutputOptions,
-    Watermark, WatermarkContent,
+    Pipeline, Watermark, WatermarkContent,
 };
+use std::collections::HashMap;
+
+/// Watermark images by object key. The server reads every key of
+/// [`Pipeline::mark_keys`] before rendering; the engine itself does no I/O.
+pub trait MarkImages {
+    fn get(&self, key: &str) -> Option<&[u8]>;
+}
+
+/// For pipelines without image watermarks.
+pub struct NoMarks;
+
+impl MarkImages for NoMarks {
+    fn get(&self, _key: &str) -> Option<&[u8]> {
+        None
+    }
+}
+
+impl MarkImages for HashMap<String, Vec<u8>> {
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        HashMap::get(self, key).map(Vec::as_slice)
+    }
+}
+
+/// Renders a watermark image's bytes through its nested pipeline. The pipeline runner
+/// passes the engine itself in (without marks of its own), so a mark is rendered like any
+/// source while this module stays below the runner that calls it.
+pub type RenderNested<'a> = &'a dyn Fn(&[u8], &Pipeline) -> EngineResult<Rendered>;
 
 /// Composites `mark` onto `frame`.
 pub fn apply(
     frame: Frame,
     mark: &Watermark,
     marks: &dyn MarkImages,
+    render: RenderNested<'_>,
     limits: &Limits,
 ) -> EngineResult<Frame> {
-    let prepared = prepare(mark, marks, frame.width, frame.height, limits)?;
+    let prepared = prepare(mark, marks, render, frame.width, frame.height, limits)?;
     Ok(stamp(frame, &prepared))
 }
 
@@ -66,6 +92,7 @@ impl PreparedMark {
 pub fn prepare(
     mark: &Watermark,
     marks: &dyn MarkImages,
+    render: RenderNested<'_>,
     frame_width: u32,
     frame_height: u32,
     limits: &Limits,
@@ -73,7 +100,7 @@ pub fn prepare(
     let layer = match &mark.content {
         WatermarkContent::Text(t) => text::render(t, limits)?,
         WatermarkContent::Image(image) => {
-            image_layer(image, marks, frame_width, frame_height, limits)?
+            image_layer(image, marks, render, frame_width, frame_height, limits)?
         }
         WatermarkContent::TextAndImage {
             text: t,
@@ -81,7 +108,7 @@ pub fn prepare(
             layout,
         } => {
             let text_layer = text::render(t, limits)?;
-            let image_layer = image_layer(image, marks, frame_width, frame_height, limits)?;
+            let image_layer = image_layer(image, marks, render, frame_width, frame_height, limits)?;
             side_by_side(text_layer, image_layer, layout, limits)?
         }
     };
@@ -158,6 +185,7 @@ fn origin(frame: &Frame, mark: &PreparedMark) -> (i64, i64) {
 fn image_layer(
     image: &ImageMark,
     marks: &dyn MarkImages,
+    render: RenderNested<'_>,
     frame_width: u32,
     frame_height: u32,
     limits: &Limits,
@@ -182,7 +210,7 @@ fn image_layer(
         progressive: false,
     };
     let in_mark = |e: EngineError| prefix_error(e, &format!("watermark image {key:?}: "));
-    let rendered = render_with(bytes, &pipeline, None, limits, &NoMarks).map_err(in_mark)?;
+    let rendered = render(bytes, &pipeline).map_err(in_mark)?;
     let png_bytes = match rendered {
         Rendered::Image { bytes, .. } => bytes,
         Rendered::Json(_) => {

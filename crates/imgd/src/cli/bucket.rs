@@ -1,95 +1,10 @@
 //! `imgd bucket ...`: buckets, their delivery policy, style delimiters and origin.
 
+use super::args::{BucketCommand, OriginArgs, PolicyArgs};
 use super::open_store;
 use crate::config::Config;
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
-use store::{BucketAcl, Store};
-
-#[derive(Subcommand)]
-pub(super) enum BucketCommand {
-    /// Create a bucket (private unless --public).
-    Create {
-        name: String,
-        /// Allow anonymous GET/HEAD of its objects.
-        #[arg(long)]
-        public: bool,
-    },
-    /// List buckets with their access.
-    List,
-    /// Delete an empty bucket.
-    Delete { name: String },
-    /// Make a bucket public-read (or private again with --private).
-    SetPublic {
-        name: String,
-        #[arg(long)]
-        private: bool,
-    },
-    /// Set who may read without S3/OSS credentials, and how responses are cached.
-    Policy(PolicyArgs),
-    /// Set the separators that make `key<sep>style` apply a style (`!`, `@!`, `-`, `_`,
-    /// `/`); none turns the feature off.
-    StyleDelimiters {
-        name: String,
-        delimiters: Vec<String>,
-    },
-    /// Set where misses go (back-to-source): an HTTP base URL or an S3-compatible bucket.
-    Origin(OriginArgs),
-}
-
-#[derive(Args)]
-pub(super) struct OriginArgs {
-    name: String,
-    /// `GET <url>/<key>` on a miss.
-    #[arg(long, conflicts_with_all = ["s3_endpoint", "none"])]
-    http: Option<String>,
-    /// An S3-compatible endpoint (with --s3-bucket and credentials).
-    #[arg(long, requires_all = ["s3_bucket", "s3_access_key", "s3_secret_key"], conflicts_with = "none")]
-    s3_endpoint: Option<String>,
-    #[arg(long)]
-    s3_bucket: Option<String>,
-    #[arg(long, default_value = "us-east-1")]
-    s3_region: String,
-    #[arg(long)]
-    s3_access_key: Option<String>,
-    #[arg(long, env = "IMGD_ORIGIN_S3_SECRET_KEY", hide_env_values = true)]
-    s3_secret_key: Option<String>,
-    /// Prepended to keys at the origin.
-    #[arg(long, default_value = "")]
-    s3_prefix: String,
-    /// How long an origin 404 is remembered, in seconds (default 60).
-    #[arg(long)]
-    miss_ttl: Option<u32>,
-    /// Remove the origin: misses are 404 again.
-    #[arg(long)]
-    none: bool,
-}
-
-#[derive(Args)]
-pub(super) struct PolicyArgs {
-    name: String,
-    /// `private` (S3/OSS-authenticated only), `public`, or `signed`.
-    #[arg(long)]
-    delivery: Option<String>,
-    /// Link schemes a `signed` bucket accepts: cloudflare, ixmage (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    schemes: Option<Vec<String>>,
-    /// Referer host allowed to embed (`example.com`, `*.example.com`); repeatable.
-    #[arg(long = "referer")]
-    referers: Vec<String>,
-    /// Remove every referer restriction.
-    #[arg(long)]
-    clear_referers: bool,
-    /// Cache-Control max-age of public responses, in seconds.
-    #[arg(long)]
-    ttl: Option<u32>,
-    /// A style served without a signature even when the bucket needs one; repeatable.
-    #[arg(long = "public-style")]
-    public_styles: Vec<String>,
-    /// Remove every always-public style.
-    #[arg(long)]
-    clear_public_styles: bool,
-}
+use store::{BucketAcl, PolicyPatch};
 
 pub(super) async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
     let store = open_store(&cfg, false).await?;
@@ -120,18 +35,25 @@ pub(super) async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
             println!("deleted bucket {name}");
         }
         BucketCommand::Policy(args) => {
-            let settings = apply_policy(&store, &args).await?;
+            let patch = policy_patch(&args)?;
+            let settings = store
+                .apply_policy(&args.name, &patch)
+                .await
+                .with_context(|| format!("updating bucket {}", args.name))?;
             let info = store.bucket(&args.name).await?;
             print_policy(&args.name, &settings, info.acl);
         }
         BucketCommand::StyleDelimiters { name, delimiters } => {
-            crate::config::check_style_delimiters(&delimiters)?;
             let shown = delimiters.join(" ");
+            let patch = PolicyPatch {
+                style_delimiters: Some(delimiters),
+                ..PolicyPatch::default()
+            };
+            // Checked before the store is asked, so a refusal names the delimiter alone,
+            // not "updating bucket".
+            patch.validate()?;
             store
-                .update_bucket_settings(&name, |s| {
-                    s.style_delimiters = delimiters;
-                    Ok(())
-                })
+                .apply_policy(&name, &patch)
                 .await
                 .with_context(|| format!("updating bucket {name}"))?;
             if shown.is_empty() {
@@ -179,7 +101,9 @@ pub(super) async fn bucket(cfg: Config, cmd: BucketCommand) -> Result<()> {
     Ok(())
 }
 
-async fn apply_policy(store: &Store, args: &PolicyArgs) -> Result<store::BucketSettings> {
+/// The flags as a [`PolicyPatch`]. Flags left out keep what the bucket has; a list flag
+/// given sets the whole list, as the configuration file and the admin API do.
+fn policy_patch(args: &PolicyArgs) -> Result<PolicyPatch> {
     let delivery = match &args.delivery {
         Some(d) => Some(
             store::DeliveryPolicy::parse(d)
@@ -187,6 +111,7 @@ async fn apply_policy(store: &Store, args: &PolicyArgs) -> Result<store::BucketS
         ),
         None => None,
     };
+    // Empty names are skipped, so `--schemes ''` clears the list.
     let schemes = match &args.schemes {
         Some(list) => Some(
             list.iter()
@@ -200,49 +125,26 @@ async fn apply_policy(store: &Store, args: &PolicyArgs) -> Result<store::BucketS
         ),
         None => None,
     };
-    if delivery == Some(store::DeliveryPolicy::Public) {
-        store
-            .set_bucket_acl(&args.name, BucketAcl::PublicRead)
-            .await?;
-    } else if delivery.is_some() {
-        store.set_bucket_acl(&args.name, BucketAcl::Private).await?;
+    Ok(PolicyPatch {
+        delivery,
+        schemes,
+        referers: list_flag(&args.referers, args.clear_referers),
+        cache_ttl_secs: args.ttl,
+        public_styles: list_flag(&args.public_styles, args.clear_public_styles),
+        style_delimiters: None,
+    })
+}
+
+/// A repeatable flag and its `--clear-...` twin: the values given are the new list, the
+/// clear flag alone empties it, neither leaves it alone.
+fn list_flag(values: &[String], clear: bool) -> Option<Vec<String>> {
+    if !values.is_empty() {
+        Some(values.to_vec())
+    } else if clear {
+        Some(Vec::new())
+    } else {
+        None
     }
-    let args_referers = args.referers.clone();
-    let args_styles = args.public_styles.clone();
-    let (clear_referers, clear_styles, ttl) =
-        (args.clear_referers, args.clear_public_styles, args.ttl);
-    let settings = store
-        .update_bucket_settings(&args.name, move |s| {
-            if let Some(d) = delivery {
-                s.delivery = Some(d);
-            }
-            if let Some(list) = schemes {
-                s.schemes = list;
-            }
-            if clear_referers {
-                s.referers.clear();
-            }
-            for r in args_referers {
-                if !s.referers.contains(&r) {
-                    s.referers.push(r);
-                }
-            }
-            if clear_styles {
-                s.public_styles.clear();
-            }
-            for p in args_styles {
-                if !s.public_styles.contains(&p) {
-                    s.public_styles.push(p);
-                }
-            }
-            if let Some(t) = ttl {
-                s.cache_ttl_secs = Some(t);
-            }
-            Ok(())
-        })
-        .await
-        .with_context(|| format!("updating bucket {}", args.name))?;
-    Ok(settings)
 }
 
 fn print_policy(name: &str, s: &store::BucketSettings, acl: BucketAcl) {
@@ -301,7 +203,7 @@ fn origin_from_args(args: &OriginArgs) -> Result<Option<store::OriginSettings>> 
 
 #[cfg(test)]
 mod tests {
-    use super::check_bucket_name;
+    use super::{check_bucket_name, list_flag};
 
     #[test]
     fn bucket_names_follow_s3_rules() {
@@ -320,5 +222,15 @@ mod tests {
         ] {
             assert!(check_bucket_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn list_flags_replace_or_clear() {
+        let given = ["a.test".to_string(), "b.test".to_string()];
+        assert_eq!(list_flag(&given, false), Some(given.to_vec()));
+        // As before: clearing and giving values in one command leaves just those values.
+        assert_eq!(list_flag(&given, true), Some(given.to_vec()));
+        assert_eq!(list_flag(&[], true), Some(Vec::new()));
+        assert_eq!(list_flag(&[], false), None);
     }
 }

@@ -2,7 +2,7 @@
 
 use super::bucket::check_bucket_name;
 use anyhow::{Context, Result};
-use store::{BucketAcl, Store};
+use store::{BucketAcl, PolicyPatch, Store};
 
 /// Creates and configures the `[[buckets]]` of the configuration file.
 pub(super) async fn apply_bucket_config(
@@ -25,58 +25,38 @@ pub(super) async fn apply_bucket_config(
             }
             Err(e) => return Err(e).with_context(|| format!("creating bucket {}", b.name)),
         }
-        if let Some(delims) = &b.style_delimiters {
-            let delims = delims.clone();
+        for (name, process) in &b.styles {
+            store.put_style(&b.name, name, process).await?;
+        }
+        // After the ACL above, which clears an explicit delivery policy: `delivery` wins
+        // over `public`. Names were checked when the configuration was loaded.
+        let patch = PolicyPatch {
+            delivery: b.delivery.as_deref().and_then(store::DeliveryPolicy::parse),
+            schemes: b.schemes.as_ref().map(|l| {
+                l.iter()
+                    .filter_map(|s| store::LinkScheme::parse(s))
+                    .collect()
+            }),
+            referers: b.referers.clone(),
+            cache_ttl_secs: b.cache_ttl_secs,
+            public_styles: b.public_styles.clone(),
+            style_delimiters: b.style_delimiters.clone(),
+        };
+        store.apply_policy(&b.name, &patch).await?;
+        // Not part of the policy patch: the origin has its own command and endpoint, and
+        // the server's checks (run when the file was loaded).
+        if let Some(source) = &b.origin {
+            let origin = store::OriginSettings {
+                source: source.clone(),
+                miss_ttl_secs: b.origin_miss_ttl_secs,
+            };
             store
                 .update_bucket_settings(&b.name, |s| {
-                    s.style_delimiters = delims;
+                    s.origin = Some(origin);
                     Ok(())
                 })
                 .await?;
         }
-        for (name, process) in &b.styles {
-            store.put_style(&b.name, name, process).await?;
-        }
-        let delivery = b.delivery.as_deref().and_then(store::DeliveryPolicy::parse);
-        match delivery {
-            Some(store::DeliveryPolicy::Public) => {
-                store.set_bucket_acl(&b.name, BucketAcl::PublicRead).await?
-            }
-            Some(_) => store.set_bucket_acl(&b.name, BucketAcl::Private).await?,
-            None => {}
-        }
-        let schemes: Option<Vec<store::LinkScheme>> = b.schemes.as_ref().map(|l| {
-            l.iter()
-                .filter_map(|s| store::LinkScheme::parse(s))
-                .collect()
-        });
-        let b2 = b.clone();
-        store
-            .update_bucket_settings(&b.name, move |s| {
-                if delivery.is_some() {
-                    s.delivery = delivery;
-                }
-                if let Some(x) = schemes {
-                    s.schemes = x;
-                }
-                if let Some(x) = b2.referers {
-                    s.referers = x;
-                }
-                if let Some(x) = b2.cache_ttl_secs {
-                    s.cache_ttl_secs = Some(x);
-                }
-                if let Some(x) = b2.public_styles {
-                    s.public_styles = x;
-                }
-                if let Some(source) = b2.origin {
-                    s.origin = Some(store::OriginSettings {
-                        source,
-                        miss_ttl_secs: b2.origin_miss_ttl_secs,
-                    });
-                }
-                Ok(())
-            })
-            .await?;
     }
     Ok(())
 }

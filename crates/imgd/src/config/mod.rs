@@ -264,19 +264,10 @@ impl Default for StorageConfig {
     }
 }
 
-/// The separators OSS allows between a key and a style name, plus `@!`.
-pub const STYLE_DELIMITERS: [&str; 5] = ["!", "@!", "-", "_", "/"];
-
+/// The store's rule ([`store::policy::check_style_delimiters`]), checked when the file is
+/// loaded so a bad `[[buckets]]` entry stops imgd before it serves.
 pub fn check_style_delimiters(delims: &[String]) -> Result<()> {
-    for d in delims {
-        if !STYLE_DELIMITERS.contains(&d.as_str()) {
-            bail!(
-                "style delimiter {d:?} is not one of {}",
-                STYLE_DELIMITERS.join(" ")
-            );
-        }
-    }
-    Ok(())
+    Ok(store::policy::check_style_delimiters(delims)?)
 }
 
 /// A style must be a pipeline (not another style) that parses.

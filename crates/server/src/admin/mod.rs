@@ -2,18 +2,18 @@
 //! `imgd` CLI does locally (bucket delivery policies, styles, link secrets). Documented
 //! in `docs/openapi.yaml`.
 //!
-//! [`AdminDoor::handle`] checks the token, matches the path against [`Endpoint`] (one
-//! variant per operation), and runs it against the [`Store`]. Errors are
+//! The route decodes the path into [`Endpoint`] (one variant per operation) before
+//! anything else; [`AdminDoor::handle`] checks the token, then runs the endpoint against
+//! the [`Store`]. Errors are the kernel's [`ApiError`], rendered as
 //! `{"error": code, "message": text}` with a 4xx status.
 
-use crate::routes::{self, BoxBody};
+use crate::kernel::{ApiError, BoxBody, full};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{BucketSettings, DeliveryPolicy, LinkScheme, Store, StoreError};
+use store::{BucketSettings, DeliveryPolicy, LinkScheme, PolicyPatch, Store};
 
 mod origin;
 
@@ -30,8 +30,8 @@ pub struct AdminDoor {
 }
 
 /// Every admin operation.
-#[derive(Debug, PartialEq, Eq)]
-enum Endpoint {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
     ListBuckets,
     GetPolicy(String),
     PutPolicy(String),
@@ -49,7 +49,8 @@ enum Endpoint {
 }
 
 impl Endpoint {
-    fn route(method: &Method, path: &str) -> Option<Endpoint> {
+    /// The operation a method and path under `/_imgd/admin/` name, if any.
+    pub fn decode(method: &Method, path: &str) -> Option<Endpoint> {
         let rest = path.strip_prefix("/_imgd/admin/")?;
         let parts: Vec<String> = rest
             .trim_end_matches('/')
@@ -86,39 +87,8 @@ impl Endpoint {
     }
 }
 
-struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
 fn api_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status,
-        code,
-        message: message.into(),
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NoSuchBucket => {
-                api_error(StatusCode::NOT_FOUND, "NoSuchBucket", "no such bucket")
-            }
-            StoreError::InvalidArgument(m) => {
-                api_error(StatusCode::BAD_REQUEST, "InvalidArgument", m)
-            }
-            other => {
-                tracing::error!(error = %other, "store failure on the admin API");
-                api_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "internal error",
-                )
-            }
-        }
-    }
+    ApiError::new(status, code, message)
 }
 
 /// The policy document of `PUT /buckets/{name}/policy`. Absent fields are left alone.
@@ -233,8 +203,6 @@ fn policy_json(name: &str, s: &BucketSettings, acl: store::BucketAcl) -> Value {
     })
 }
 
-const STYLE_DELIMITERS: [&str; 5] = ["!", "@!", "-", "_", "/"];
-
 impl AdminDoor {
     pub fn new(store: Store, token: Option<String>) -> Self {
         AdminDoor {
@@ -250,14 +218,22 @@ impl AdminDoor {
         self
     }
 
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<BoxBody> {
-        match self.serve(req).await {
-            Ok((status, body)) => routes::full(status, "application/json", body.to_string()),
-            Err(e) => routes::full(
-                e.status,
-                "application/json",
-                json!({"error": e.code, "message": e.message}).to_string(),
-            ),
+    pub async fn handle(
+        &self,
+        endpoint: Option<Endpoint>,
+        req: Request<Incoming>,
+    ) -> Response<BoxBody> {
+        match self.serve(endpoint, req).await {
+            Ok((status, body)) => full(status, "application/json", body.to_string()),
+            Err(e) => {
+                let mut resp = full(
+                    e.status,
+                    "application/json",
+                    json!({"error": e.code, "message": e.message}).to_string(),
+                );
+                e.apply_retry_after(resp.headers_mut());
+                resp
+            }
         }
     }
 
@@ -286,9 +262,13 @@ impl AdminDoor {
         }
     }
 
-    async fn serve(&self, req: Request<Incoming>) -> Result<(StatusCode, Value), ApiError> {
+    async fn serve(
+        &self,
+        endpoint: Option<Endpoint>,
+        req: Request<Incoming>,
+    ) -> Result<(StatusCode, Value), ApiError> {
         self.authorized(&req)?;
-        let endpoint = Endpoint::route(req.method(), req.uri().path()).ok_or_else(|| {
+        let endpoint = endpoint.ok_or_else(|| {
             api_error(StatusCode::NOT_FOUND, "NotFound", "no such admin endpoint")
         })?;
         let body = read_body(req.into_body()).await?;
@@ -477,55 +457,17 @@ impl AdminDoor {
             ),
             None => None,
         };
-        if let Some(delims) = &doc.style_delimiters
-            && let Some(d) = delims
-                .iter()
-                .find(|d| !STYLE_DELIMITERS.contains(&d.as_str()))
-        {
-            return Err(bad(format!(
-                "style delimiter {d:?} is not one of {}",
-                STYLE_DELIMITERS.join(" ")
-            )));
-        }
-        // Check the bucket before changing its ACL.
-        self.store.bucket(name).await?;
-        match delivery {
-            Some(DeliveryPolicy::Public) => {
-                self.store
-                    .set_bucket_acl(name, store::BucketAcl::PublicRead)
-                    .await?
-            }
-            Some(_) => {
-                self.store
-                    .set_bucket_acl(name, store::BucketAcl::Private)
-                    .await?
-            }
-            None => {}
-        }
-        let settings = self
-            .store
-            .update_bucket_settings(name, move |s| {
-                if let Some(d) = delivery {
-                    s.delivery = Some(d);
-                }
-                if let Some(x) = schemes {
-                    s.schemes = x;
-                }
-                if let Some(x) = doc.referers {
-                    s.referers = x;
-                }
-                if let Some(x) = doc.cache_ttl_secs {
-                    s.cache_ttl_secs = Some(x);
-                }
-                if let Some(x) = doc.public_styles {
-                    s.public_styles = x;
-                }
-                if let Some(x) = doc.style_delimiters {
-                    s.style_delimiters = x;
-                }
-                Ok(())
-            })
-            .await?;
+        // One transaction for the ACL and the settings; the store checks the delimiters
+        // and answers NoSuchBucket before anything changes.
+        let patch = PolicyPatch {
+            delivery,
+            schemes,
+            referers: doc.referers,
+            cache_ttl_secs: doc.cache_ttl_secs,
+            public_styles: doc.public_styles,
+            style_delimiters: doc.style_delimiters,
+        };
+        let settings = self.store.apply_policy(name, &patch).await?;
         let acl = self.store.bucket(name).await?.acl;
         Ok((StatusCode::OK, policy_json(name, &settings, acl)))
     }
@@ -544,17 +486,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
+    crate::kernel::body::read_limited(body, MAX_BODY_BYTES)
         .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| {
-            api_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequest",
-                format!("the body could not be read (at most {MAX_BODY_BYTES} bytes): {e}"),
-            )
-        })
+        .map_err(|m| api_error(StatusCode::BAD_REQUEST, "InvalidRequest", m))
 }
 
 #[cfg(test)]
@@ -564,21 +498,21 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(
-            Endpoint::route(&Method::PUT, "/_imgd/admin/buckets/photos/styles/thumb"),
+            Endpoint::decode(&Method::PUT, "/_imgd/admin/buckets/photos/styles/thumb"),
             Some(Endpoint::PutStyle("photos".into(), "thumb".into()))
         );
         assert_eq!(
-            Endpoint::route(&Method::POST, "/_imgd/admin/secrets/sec_1/revoke"),
+            Endpoint::decode(&Method::POST, "/_imgd/admin/secrets/sec_1/revoke"),
             Some(Endpoint::RevokeSecret("sec_1".into()))
         );
         assert_eq!(
-            Endpoint::route(&Method::GET, "/_imgd/admin/buckets/"),
+            Endpoint::decode(&Method::GET, "/_imgd/admin/buckets/"),
             Some(Endpoint::ListBuckets)
         );
         assert_eq!(
-            Endpoint::route(&Method::DELETE, "/_imgd/admin/secrets"),
+            Endpoint::decode(&Method::DELETE, "/_imgd/admin/secrets"),
             None
         );
-        assert_eq!(Endpoint::route(&Method::GET, "/_imgd/other"), None);
+        assert_eq!(Endpoint::decode(&Method::GET, "/_imgd/other"), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Who a request comes from, for the front doors that s3s does not authenticate (OSS
-//! API, saveas, admin). One place decides what a caller may touch, with the same rules
-//! as the S3 door's [`ImgdAccess`](crate::s3::auth::ImgdAccess):
+//! API, saveas). What a key may touch is one rule, [`store::AccessKey::may`], which the
+//! S3 door's access check applies too:
 //!
 //! - the root key may do everything;
 //! - an extra key may use the buckets it was granted (read or read-write);
@@ -28,11 +28,7 @@ impl Caller {
     pub fn may(&self, bucket: &str, need: Permission) -> bool {
         match self {
             Caller::Root => true,
-            Caller::Key(k) => k.grants.iter().any(|(b, p)| {
-                b == bucket
-                    && (*p == Permission::ReadWrite
-                        || (need == Permission::Read && *p == Permission::Read))
-            }),
+            Caller::Key(k) => k.may(bucket, need),
         }
     }
 }

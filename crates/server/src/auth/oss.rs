@@ -15,6 +15,8 @@
 //! What a verified caller may touch is [`Caller::may`]'s decision, made by the door.
 
 use super::{Caller, Callers};
+use crate::kernel::date as http_date;
+use crate::kernel::date::iso8601;
 use http::{HeaderMap, StatusCode};
 use signing::oss as v1;
 use std::future::Future;
@@ -276,44 +278,20 @@ fn signature_mismatch(access_key: &str, string_to_sign: &str) -> Refused {
     r
 }
 
-/// An HTTP date (`Tue, 14 Nov 2023 22:13:20 GMT`) or an ISO 8601 basic timestamp
-/// (`20231114T221320Z`), as unix seconds.
+/// The request time of a signed header request: an HTTP date (`Date`) or the ISO 8601
+/// basic form `x-oss-date` may carry (`20231114T221320Z`).
 pub fn parse_date(value: &str) -> Option<i64> {
-    let value = value.trim();
-    let http = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
     let basic = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::PrimitiveDateTime::parse(value, http)
-        .or_else(|_| time::PrimitiveDateTime::parse(value, basic))
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
-}
-
-/// `2023-11-14T22:13:20.000Z`: OSS's timestamps in XML and error details. OSS writes
-/// whole seconds, and `oss2` parses nothing else (its pattern ends in `.000Z`).
-pub fn iso8601(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].000Z"
-    ))
-    .unwrap_or_default()
+    http_date::parse_http_date(value).or_else(|| {
+        time::PrimitiveDateTime::parse(value.trim(), basic)
+            .ok()
+            .map(|t| t.assume_utc().unix_timestamp())
+    })
 }
 
 /// [`iso8601`] of a millisecond timestamp, truncated to the second.
 pub fn iso8601_ms(ms: i64) -> String {
     iso8601(ms.div_euclid(1000))
-}
-
-/// `Tue, 14 Nov 2023 22:13:20 GMT`.
-pub fn http_date(unix: i64) -> String {
-    let t =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    ))
-    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -478,7 +456,7 @@ mod tests {
         let date = "Tue, 14 Nov 2023 22:13:20 GMT";
         let t = parse_date(date).unwrap();
         assert_eq!(t, 1700000000);
-        assert_eq!(http_date(t), date);
+        assert_eq!(http_date::format_http_date(t), date);
         let h = signed_headers(date, SECRET);
         let v = block_on(check(&[], &h, "GET", t + MAX_SKEW_SECS)).unwrap();
         assert_eq!(v.proof, Proof::Header);

@@ -144,6 +144,9 @@ pub async fn verify(
         }
         signed_headers.push((name.to_string(), values.join(",")));
     }
+    // Not the kernel's `Query`: SigV4 canonicalises the query with `+` as a literal
+    // plus, where form decoding (the kernel's rule for reading parameters) makes it a
+    // space, and a signature must be computed over exactly what the client signed.
     let query: Vec<(String, String)> = uri
         .query()
         .unwrap_or("")

@@ -12,6 +12,7 @@
 //! | `enlarge` | `1` allows upscaling | `Resize::enlarge` |
 //! | `key` | the signature; not an option | — |
 
+use crate::kernel::Query;
 use imaging::{Fit, Format, FormatChoice, Pipeline, Quality, Resize, ResizeTarget, Rgb, Step};
 
 pub struct IxmagePath {
@@ -41,15 +42,14 @@ pub fn split_path(rest: &str) -> Option<IxmagePath> {
 
 /// The pipeline the query asks for. Unknown parameters are refused, so a typo does not
 /// silently serve the original.
-pub fn pipeline(query: &str) -> Result<Pipeline, String> {
+pub fn pipeline(query: &Query) -> Result<Pipeline, String> {
     let mut width = None;
     let mut height = None;
     let mut fit = Fit::Contain;
     let mut enlarge = false;
     let mut pipeline = Pipeline::default();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+    for (name, value) in query.pairs() {
+        let name = name.as_str();
         let side = |v: &str| -> Result<u32, String> {
             v.parse::<u32>()
                 .ok()
@@ -58,10 +58,10 @@ pub fn pipeline(query: &str) -> Result<Pipeline, String> {
         };
         match name {
             "key" => {}
-            "width" | "w" => width = Some(side(&value)?),
-            "height" | "h" => height = Some(side(&value)?),
+            "width" | "w" => width = Some(side(value)?),
+            "height" | "h" => height = Some(side(value)?),
             "fit" => {
-                fit = match value.as_ref() {
+                fit = match value.as_str() {
                     "contain" | "inside" | "scale-down" => Fit::Contain,
                     "cover" | "outside" => Fit::Cover,
                     "crop" => Fit::CoverCrop,
@@ -81,7 +81,7 @@ pub fn pipeline(query: &str) -> Result<Pipeline, String> {
                 }
             }
             "format" | "fm" => {
-                pipeline.output.format = Some(match value.as_ref() {
+                pipeline.output.format = Some(match value.as_str() {
                     "jpg" | "jpeg" => FormatChoice::Fixed(Format::Jpeg),
                     "png" => FormatChoice::Fixed(Format::Png),
                     "webp" => FormatChoice::Fixed(Format::Webp),
@@ -120,6 +120,10 @@ pub fn pipeline(query: &str) -> Result<Pipeline, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pipeline(query: &str) -> Result<Pipeline, String> {
+        super::pipeline(&Query::parse(Some(query)))
+    }
 
     #[test]
     fn paths_and_parameters() {

@@ -2,16 +2,18 @@
 //! single ranges and conditional requests) or a rendered variant, each with caching
 //! headers that never outlive the link that granted it.
 
-use super::Failure;
 use super::access::Grant;
-use crate::images::{ImageService, Outcome, etag_listed};
-use crate::routes::{self, BoxBody};
+use crate::images::{ImageService, Outcome};
+use crate::kernel::conditional::{self, Verdict};
+use crate::kernel::date::http_date_header as http_date;
+use crate::kernel::range;
+use crate::kernel::{ApiError, BoxBody, empty_body, full, stream_body, xml};
 use crate::sources::Fetched;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use imaging::Pipeline;
-use store::{ObjectInfo, Store, StoreError};
+use store::{Store, StoreError};
 
 /// How long a response may be cached, and until when.
 #[derive(Debug, Clone, Copy)]
@@ -53,49 +55,8 @@ impl Caching {
     }
 }
 
-pub fn http_date(unix: i64) -> Option<HeaderValue> {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix).ok()?;
-    let text = t
-        .format(time::macros::format_description!(
-            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-        ))
-        .ok()?;
-    HeaderValue::from_str(&text).ok()
-}
-
 fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// `bytes=a-b`, `bytes=a-` or `bytes=-n` against `size`. `None` for anything else
-/// (multiple ranges are served whole, as RFC 9110 allows).
-fn parse_range(value: &str, size: u64) -> Option<Result<std::ops::Range<u64>, ()>> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (start, end) = spec.split_once('-')?;
-    let range = match (start.trim(), end.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            if n == 0 {
-                return Some(Err(()));
-            }
-            size.saturating_sub(n)..size
-        }
-        (a, "") => a.parse().ok()?..size,
-        (a, b) => {
-            let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
-            if b < a {
-                return None;
-            }
-            a..(b + 1).min(size)
-        }
-    };
-    if range.start >= size {
-        return Some(Err(()));
-    }
-    Some(Ok(range))
 }
 
 fn validators(headers: &mut http::HeaderMap, etag: &str, modified_ms: i64) {
@@ -107,23 +68,6 @@ fn validators(headers: &mut http::HeaderMap, etag: &str, modified_ms: i64) {
     }
 }
 
-fn not_modified(req: &Request<Incoming>, info: &ObjectInfo) -> bool {
-    if let Some(inm) = header_str(req, header::IF_NONE_MATCH) {
-        return etag_listed(inm, &info.etag);
-    }
-    header_str(req, header::IF_MODIFIED_SINCE)
-        .and_then(|v| {
-            time::PrimitiveDateTime::parse(
-                v,
-                time::macros::format_description!(
-                    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-                ),
-            )
-            .ok()
-        })
-        .is_some_and(|since| info.modified_ms.div_euclid(1000) <= since.assume_utc().unix_timestamp())
-}
-
 /// Streams a stored object; on a miss in a bucket with an origin, the origin's copy
 /// (see [`crate::sources`]).
 pub async fn object(
@@ -133,7 +77,7 @@ pub async fn object(
     req: &Request<Incoming>,
     caching: Caching,
     head: bool,
-) -> Result<Response<BoxBody>, Failure> {
+) -> Result<Response<BoxBody>, ApiError> {
     match stored_object(images.store(), bucket, key, req, caching, head).await {
         Err(StoreError::NoSuchKey) => {}
         other => return Ok(other?),
@@ -143,7 +87,7 @@ pub async fn object(
     };
     let fetched = match sources.fetch(bucket, key).await {
         None => return Err(StoreError::NoSuchKey.into()),
-        Some(Err(e)) => return Err(Failure::from(crate::images::ImageError::from(e))),
+        Some(Err(e)) => return Err(crate::images::ImageError::from(e).into()),
         Some(Ok(f)) => f,
     };
     match fetched {
@@ -151,7 +95,7 @@ pub async fn object(
             Ok(stored_object(images.store(), bucket, key, req, caching, head).await?)
         }
         Fetched::Streaming { head: origin, body } => {
-            let body = routes::stream_body(body, head);
+            let body = stream_body(body, head);
             let mut r = Response::new(body);
             let h = r.headers_mut();
             if let Some(len) = origin.content_length {
@@ -181,25 +125,18 @@ async fn stored_object(
     caching: Caching,
     head: bool,
 ) -> Result<Response<BoxBody>, StoreError> {
-    let range_header = header_str(req, header::RANGE).map(str::to_owned);
+    let wanted = header_str(req, header::RANGE).and_then(range::parse);
+    let mut verdict = Verdict::Proceed;
     let mut unsatisfiable = false;
-    let mut partial = false;
-    let mut fresh = false;
     let opened = store
         .open_object(bucket, key, |info| {
-            if not_modified(req, info) {
-                fresh = true;
+            verdict = conditional::evaluate(req.headers(), &info.etag, info.modified_ms);
+            if verdict != Verdict::Proceed {
                 return Ok(0..0);
             }
-            match range_header
-                .as_deref()
-                .and_then(|r| parse_range(r, info.size))
-            {
-                Some(Ok(r)) => {
-                    partial = true;
-                    Ok(r)
-                }
-                Some(Err(())) => {
+            match wanted.map(|w| w.resolve(info.size)) {
+                Some(Ok(r)) => Ok(r),
+                Some(Err(range::Unsatisfiable)) => {
                     unsatisfiable = true;
                     Ok(0..0)
                 }
@@ -208,15 +145,18 @@ async fn stored_object(
         })
         .await?;
     let (info, range, stream) = opened;
-    let mut resp = if fresh {
-        let mut r = Response::new(routes::empty_body());
+    let partial = wanted.is_some() && !unsatisfiable;
+    let mut resp = if verdict == Verdict::PreconditionFailed {
+        return Err(StoreError::PreconditionFailed);
+    } else if verdict == Verdict::NotModified {
+        let mut r = Response::new(empty_body());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else if unsatisfiable {
-        let mut r = routes::full(
+        let mut r = full(
             StatusCode::RANGE_NOT_SATISFIABLE,
             "application/xml",
-            crate::guard::error_xml(
+            xml::s3_error_document(
                 "InvalidRange",
                 "The requested range is not satisfiable",
                 key,
@@ -229,7 +169,7 @@ async fn stored_object(
         return Ok(r);
     } else {
         let len = range.end - range.start;
-        let body = routes::stream_body(stream, head);
+        let body = stream_body(stream, head);
         let mut r = Response::new(body);
         let h = r.headers_mut();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
@@ -244,12 +184,7 @@ async fn stored_object(
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         if partial {
             *r.status_mut() = StatusCode::PARTIAL_CONTENT;
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "bytes {}-{}/{}",
-                range.start,
-                range.end.saturating_sub(1),
-                info.size
-            )) {
+            if let Ok(v) = HeaderValue::from_str(&range::content_range(&range, info.size)) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }
         }
@@ -268,7 +203,7 @@ pub async fn variant(
     req: &Request<Incoming>,
     caching: Caching,
     head: bool,
-) -> Result<Response<BoxBody>, Failure> {
+) -> Result<Response<BoxBody>, ApiError> {
     let accept = header_str(req, header::ACCEPT);
     let inm = header_str(req, header::IF_NONE_MATCH);
     let outcome = images.render(bucket, key, pipeline, accept, inm).await?;
@@ -278,13 +213,13 @@ pub async fn variant(
             source,
             vary_accept,
         } => {
-            let mut r = Response::new(routes::empty_body());
+            let mut r = Response::new(empty_body());
             *r.status_mut() = StatusCode::NOT_MODIFIED;
             (r, etag, source, vary_accept)
         }
         Outcome::Rendered(v) => {
             let len = v.bytes.len();
-            let mut r = routes::full(
+            let mut r = full(
                 StatusCode::OK,
                 &v.content_type,
                 if head { Bytes::new() } else { v.bytes },
@@ -306,17 +241,6 @@ pub async fn variant(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok(0..10)));
-        assert_eq!(parse_range("bytes=90-", 100), Some(Ok(90..100)));
-        assert_eq!(parse_range("bytes=-5", 100), Some(Ok(95..100)));
-        assert_eq!(parse_range("bytes=95-200", 100), Some(Ok(95..100)));
-        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
-    }
 
     #[test]
     fn caching_never_outlives_the_link() {

@@ -14,9 +14,9 @@
 
 mod path;
 
-use crate::clock::Clock;
-use crate::images::{ImageError, ImageService, Outcome, etag_listed};
-use crate::routes::{self, BoxBody};
+use crate::images::{ImageError, ImageService, Outcome};
+use crate::kernel::date::http_date_header;
+use crate::kernel::{self, ApiError, BoxBody, Clock};
 use crate::sources::backoff::Backoffs;
 use crate::sources::coalesce::{Coalesced, Coalescer};
 use base64::Engine;
@@ -59,7 +59,7 @@ pub struct ImageProxyDoor {
 }
 
 fn text(status: StatusCode, message: &str) -> Response<BoxBody> {
-    routes::full(status, "text/plain; charset=utf-8", format!("{message}\n"))
+    kernel::full(status, "text/plain; charset=utf-8", format!("{message}\n"))
 }
 
 impl ImageProxyDoor {
@@ -178,7 +178,7 @@ impl ImageProxyDoor {
             if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
                 resp.headers_mut().insert(header::CACHE_CONTROL, v);
             }
-            if let Some(v) = crate::delivery::http_date(accepted.expires_at) {
+            if let Some(v) = http_date_header(accepted.expires_at) {
                 resp.headers_mut().insert(header::EXPIRES, v);
             }
         }
@@ -264,7 +264,7 @@ impl ImageProxyDoor {
         inm: Option<&str>,
         head: bool,
     ) -> Response<BoxBody> {
-        if inm.is_some_and(|h| etag_listed(h, &info.etag)) {
+        if inm.is_some_and(|h| store::etag_matches(h, &info.etag)) {
             return not_modified(&info.etag);
         }
         let opened = self
@@ -279,7 +279,7 @@ impl ImageProxyDoor {
                 return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
             }
         };
-        let body = routes::stream_body(stream, head);
+        let body = kernel::stream_body(stream, head);
         let mut r = Response::new(body);
         let h = r.headers_mut();
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
@@ -324,7 +324,7 @@ impl ImageProxyDoor {
             Ok(Outcome::NotModified { etag, .. }) => not_modified(&etag),
             Ok(Outcome::Rendered(v)) => {
                 let len = v.bytes.len();
-                let mut r = routes::full(
+                let mut r = kernel::full(
                     StatusCode::OK,
                     &v.content_type,
                     if head { Bytes::new() } else { v.bytes },
@@ -340,17 +340,17 @@ impl ImageProxyDoor {
                 StatusCode::from_u16(520).unwrap_or(StatusCode::BAD_GATEWAY),
                 &format!("the source is not a usable image: {m}"),
             ),
-            Err(ImageError::Busy(b)) => {
-                let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "busy; retry");
-                r.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(b.retry_after.as_secs().max(1)),
-                );
-                r
-            }
             Err(e) => {
-                tracing::error!(error = %e, "imageproxy: render failed");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                // The kernel's mapping decides status and `Retry-After`; the text is
+                // imageproxy-py's.
+                let e = ApiError::from(e);
+                let mut r = if e.status == StatusCode::SERVICE_UNAVAILABLE {
+                    text(e.status, "busy; retry")
+                } else {
+                    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                };
+                e.apply_retry_after(r.headers_mut());
+                r
             }
         }
     }
@@ -389,7 +389,7 @@ impl ImageProxyDoor {
             .map(|k| k.content_type())
             .unwrap_or("application/octet-stream");
         let length = resp.content_length;
-        let body = routes::stream_body(sync_wrapper::SyncStream::new(resp.into_stream()), head);
+        let body = kernel::stream_body(sync_wrapper::SyncStream::new(resp.into_stream()), head);
         let mut r = Response::new(body);
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -402,7 +402,7 @@ impl ImageProxyDoor {
 }
 
 fn not_modified(etag: &str) -> Response<BoxBody> {
-    let mut r = Response::new(routes::empty_body());
+    let mut r = Response::new(kernel::empty_body());
     *r.status_mut() = StatusCode::NOT_MODIFIED;
     if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
         r.headers_mut().insert(header::ETAG, v);

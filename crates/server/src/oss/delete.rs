@@ -1,7 +1,7 @@
 //! DeleteObject: 204 whether or not the key existed, as OSS answers.
 
 use super::{OssDoor, OssError, OssRequest, from_store_error};
-use crate::routes::{self, BoxBody};
+use crate::kernel::{self, BoxBody};
 use http::{Response, StatusCode};
 use store::Permission;
 
@@ -16,7 +16,7 @@ impl OssDoor {
             .delete_object(&req.bucket, &req.key)
             .await
             .map_err(from_store_error)?;
-        let mut resp = http::Response::new(routes::empty_body());
+        let mut resp = http::Response::new(kernel::empty_body());
         *resp.status_mut() = StatusCode::NO_CONTENT;
         Ok(resp)
     }

@@ -1,13 +1,16 @@
-//! GetObject (plain, ranged, or rendered for `x-oss-process`) with conditional
+//! GetObject (plain, ranged, or rendered for `x-oss-process` or `key!style`) with conditional
 //! requests and `response-*` overrides, and what GET and HEAD share: the object's
 //! response headers and the caching policy described in the module docs.
 
 use super::{OssDoor, OssError, OssRequest, from_image_error, from_store_error};
-use crate::auth::oss::{Proof, http_date};
+use crate::auth::oss::Proof;
 use crate::images::Outcome;
-use crate::routes::{self, BoxBody};
+use crate::kernel::conditional::{self, Verdict};
+use crate::kernel::date::format_http_date as http_date;
+use crate::kernel::range;
+use crate::kernel::{BoxBody, body, empty_body, stream_body};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::BodyExt;
+use imaging::Pipeline;
 use store::{ObjectInfo, Permission, StoreError};
 
 /// Longest `max-age` given to a signed URL's response, whatever its expiry.
@@ -49,55 +52,6 @@ pub(crate) fn oss_etag(stored: &str) -> String {
     format!("\"{}\"", stored.to_ascii_uppercase())
 }
 
-/// Whether an `If-Match`/`If-None-Match` value lists `etag` (or is `*`). Case does not
-/// matter: OSS's ETags are upper-case, the S3 door's lower-case.
-pub(crate) fn etag_in(header: &str, etag: &str) -> bool {
-    header.split(',').any(|t| {
-        let t = t.trim();
-        let t = t
-            .strip_prefix("W/")
-            .or_else(|| t.strip_prefix("w/"))
-            .unwrap_or(t);
-        t == "*" || t.trim_matches('"').eq_ignore_ascii_case(etag)
-    })
-}
-
-pub(super) enum Refusal {
-    NotModified,
-    Failed,
-}
-
-/// RFC 9110's order: If-Match, else If-Unmodified-Since; then If-None-Match, else
-/// If-Modified-Since.
-pub(super) fn check_conditions(
-    headers: &HeaderMap,
-    etag: &str,
-    modified_ms: i64,
-) -> Result<(), Refusal> {
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let modified = modified_ms.div_euclid(1000);
-    let date = |name: &str| h(name).and_then(crate::auth::oss::parse_date);
-    if let Some(m) = h("if-match") {
-        if !etag_in(m, etag) {
-            return Err(Refusal::Failed);
-        }
-    } else if let Some(since) = date("if-unmodified-since")
-        && modified > since
-    {
-        return Err(Refusal::Failed);
-    }
-    if let Some(m) = h("if-none-match") {
-        if etag_in(m, etag) {
-            return Err(Refusal::NotModified);
-        }
-    } else if let Some(since) = date("if-modified-since")
-        && modified <= since
-    {
-        return Err(Refusal::NotModified);
-    }
-    Ok(())
-}
-
 /// What a `Range` header asks of an object of `size` bytes.
 #[derive(Debug, PartialEq, Eq)]
 enum RangeChoice {
@@ -106,48 +60,17 @@ enum RangeChoice {
     Unsatisfiable,
 }
 
-/// One `bytes=a-b`, `bytes=a-` or `bytes=-n` range. As OSS does, a malformed or
-/// multi-range header means the whole object, and so does an unsatisfiable one unless
-/// the client asked for standard behaviour (`x-oss-range-behavior: standard`: 416).
+/// As OSS does, a header the range parser cannot read (malformed, several ranges)
+/// means the whole object, and so does an unsatisfiable range unless the client asked
+/// for standard behaviour (`x-oss-range-behavior: standard`: 416).
 fn pick_range(header: Option<&str>, size: u64, standard: bool) -> RangeChoice {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+    let Some(wanted) = header.and_then(range::parse) else {
         return RangeChoice::Whole;
     };
-    if spec.contains(',') {
-        return RangeChoice::Whole;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return RangeChoice::Whole;
-    };
-    let parse = |s: &str| s.trim().parse::<u64>().ok();
-    let unsatisfiable = if standard {
-        RangeChoice::Unsatisfiable
-    } else {
-        RangeChoice::Whole
-    };
-    match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, true) => RangeChoice::Whole,
-        (true, false) => match parse(b) {
-            Some(0) | None => RangeChoice::Whole,
-            Some(_) if size == 0 => unsatisfiable,
-            Some(n) => RangeChoice::Part(size.saturating_sub(n)..size),
-        },
-        (false, _) => {
-            let Some(start) = parse(a) else {
-                return RangeChoice::Whole;
-            };
-            let end = if b.trim().is_empty() {
-                Some(size.saturating_sub(1))
-            } else {
-                parse(b)
-            };
-            match end {
-                None => RangeChoice::Whole,
-                Some(end) if end < start => RangeChoice::Whole,
-                Some(_) if start >= size => unsatisfiable,
-                Some(end) => RangeChoice::Part(start..end.min(size - 1) + 1),
-            }
-        }
+    match wanted.resolve(size) {
+        Ok(r) => RangeChoice::Part(r),
+        Err(_) if standard => RangeChoice::Unsatisfiable,
+        Err(_) => RangeChoice::Whole,
     }
 }
 
@@ -233,14 +156,14 @@ pub(super) fn not_modified(mut headers: HeaderMap) -> Response<BoxBody> {
     // A 304 carries validators and caching headers, never a body or its length.
     headers.remove(http::header::CONTENT_LENGTH);
     headers.remove(http::header::CONTENT_TYPE);
-    respond(StatusCode::NOT_MODIFIED, headers, routes::empty_body())
+    respond(StatusCode::NOT_MODIFIED, headers, empty_body())
 }
 
 impl OssDoor {
     pub(super) async fn get_object(&self, req: &OssRequest) -> Result<Response<BoxBody>, OssError> {
         req.require(&req.bucket, Permission::Read)?;
-        if let Some(ops) = req.param("x-oss-process") {
-            return self.processed(req, ops, false).await;
+        if let Some((key, pipeline)) = self.rendered_target(req).await? {
+            return self.processed(req, &key, &pipeline, false).await;
         }
         let standard = req
             .header("x-oss-range-behavior")
@@ -248,14 +171,15 @@ impl OssDoor {
         let range_header = req.header("range");
         // Conditions and the range need the object's row, which the store reads inside
         // `open_object`; a refusal is carried out of the closure.
-        let mut refusal: Option<Result<Refusal, u64>> = None;
+        let mut refusal: Option<Result<Verdict, u64>> = None;
         let mut choice = RangeChoice::Whole;
         let opened = self
             .images
             .store()
             .open_object(&req.bucket, &req.key, |info| {
-                if let Err(r) = check_conditions(&req.headers, &info.etag, info.modified_ms) {
-                    refusal = Some(Ok(r));
+                let verdict = conditional::evaluate(&req.headers, &info.etag, info.modified_ms);
+                if verdict != Verdict::Proceed {
+                    refusal = Some(Ok(verdict));
                     return Err(StoreError::PreconditionFailed);
                 }
                 choice = pick_range(range_header, info.size, standard);
@@ -271,8 +195,10 @@ impl OssDoor {
             .await;
         let (info, range, stream) = match (opened, refusal) {
             (Ok(v), _) => v,
-            (Err(_), Some(Ok(Refusal::Failed))) => return Err(super::errors::precondition_failed()),
-            (Err(_), Some(Ok(Refusal::NotModified))) => {
+            (Err(_), Some(Ok(Verdict::PreconditionFailed | Verdict::Proceed))) => {
+                return Err(super::errors::precondition_failed());
+            }
+            (Err(_), Some(Ok(Verdict::NotModified))) => {
                 let info = self
                     .images
                     .store()
@@ -282,13 +208,12 @@ impl OssDoor {
                 return Ok(not_modified(object_headers(req, &info)));
             }
             (Err(_), Some(Err(size))) => {
-                let mut e = OssError::new(
+                return Err(OssError::new(
                     StatusCode::RANGE_NOT_SATISFIABLE,
                     "InvalidRange",
                     "The requested range cannot be satisfied.",
-                );
-                e.details.push(("ActualObjectSize", size.to_string()));
-                return Err(e);
+                )
+                .with_detail("ActualObjectSize", size.to_string()));
             }
             (Err(e), None) => return Err(from_store_error(e)),
         };
@@ -299,39 +224,44 @@ impl OssDoor {
             put_header(
                 &mut headers,
                 "content-range",
-                &format!(
-                    "bytes {}-{}/{}",
-                    range.start,
-                    range.end.saturating_sub(1),
-                    info.size
-                ),
+                &range::content_range(&range, info.size),
             );
             StatusCode::PARTIAL_CONTENT
         } else {
             StatusCode::OK
         };
         metrics::counter!("imgd_oss_bytes_out_total").increment(len);
-        let body = crate::routes::stream_body(stream, false);
+        let body = stream_body(stream, false);
         Ok(respond(status, headers, body))
     }
 
-    /// GET or HEAD of `key` rendered through `ops`, as the S3 door's processed reads.
+    /// What a GET or HEAD resolves to (`x-oss-process`, or a `key!style` suffix; the
+    /// resolution the S3 and delivery doors share): `Some` for a rendered read.
+    pub(super) async fn rendered_target(
+        &self,
+        req: &OssRequest,
+    ) -> Result<Option<(String, Pipeline)>, OssError> {
+        let target = self
+            .images
+            .target(&req.bucket, &req.key, req.param("x-oss-process"))
+            .await
+            .map_err(from_image_error)?;
+        Ok(target.pipeline.map(|p| (target.key, p)))
+    }
+
+    /// GET or HEAD of `key` rendered through `pipeline`, as the S3 door's processed reads.
     pub(super) async fn processed(
         &self,
         req: &OssRequest,
-        ops: &str,
+        key: &str,
+        pipeline: &Pipeline,
         head: bool,
     ) -> Result<Response<BoxBody>, OssError> {
-        let pipeline = self
-            .images
-            .resolve(&req.bucket, ops)
-            .await
-            .map_err(from_image_error)?;
         let accept = req.header("accept");
-        let inm = req.header("if-none-match");
+        let inm = conditional::if_none_match(&req.headers);
         let outcome = self
             .images
-            .render(&req.bucket, &req.key, &pipeline, accept, inm)
+            .render(&req.bucket, key, pipeline, accept, inm)
             .await
             .map_err(from_image_error)?;
         let mut headers = HeaderMap::new();
@@ -367,11 +297,9 @@ impl OssDoor {
             &variant.bytes.len().to_string(),
         );
         let body = if head {
-            routes::empty_body()
+            empty_body()
         } else {
-            http_body_util::Full::new(variant.bytes)
-                .map_err(|never| match never {})
-                .boxed()
+            body::bytes_body(variant.bytes)
         };
         Ok(respond(StatusCode::OK, headers, body))
     }
@@ -443,11 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn etag_conditions_ignore_case_and_quotes() {
-        assert!(etag_in("\"ABC\"", "abc"));
-        assert!(etag_in("W/\"abc\", \"x\"", "abc"));
-        assert!(etag_in("*", "abc"));
-        assert!(!etag_in("\"abcd\"", "abc"));
+    fn oss_etags_are_upper_case() {
         assert_eq!(oss_etag("5b3c-2"), "\"5B3C-2\"");
     }
 }

@@ -2,12 +2,11 @@
 //! `x-oss-process`) and GetObjectMeta (`HEAD ?objectMeta`: ETag, size, modification
 //! time).
 
-use super::get::{
-    Refusal, check_conditions, not_modified, object_headers, oss_etag, put_header, respond,
-};
+use super::get::{not_modified, object_headers, oss_etag, put_header, respond};
 use super::{OssDoor, OssError, OssRequest, from_store_error};
-use crate::auth::oss::http_date;
-use crate::routes::{self, BoxBody};
+use crate::kernel::conditional::{self, Verdict};
+use crate::kernel::date::format_http_date as http_date;
+use crate::kernel::{BoxBody, empty_body};
 use http::{HeaderMap, Response, StatusCode};
 use store::Permission;
 
@@ -17,8 +16,8 @@ impl OssDoor {
         req: &OssRequest,
     ) -> Result<Response<BoxBody>, OssError> {
         req.require(&req.bucket, Permission::Read)?;
-        if let Some(ops) = req.param("x-oss-process") {
-            return self.processed(req, ops, true).await;
+        if let Some((key, pipeline)) = self.rendered_target(req).await? {
+            return self.processed(req, &key, &pipeline, true).await;
         }
         let info = self
             .images
@@ -27,13 +26,13 @@ impl OssDoor {
             .await
             .map_err(from_store_error)?;
         let mut headers = object_headers(req, &info);
-        match check_conditions(&req.headers, &info.etag, info.modified_ms) {
-            Ok(()) => {}
-            Err(Refusal::Failed) => return Err(super::errors::precondition_failed()),
-            Err(Refusal::NotModified) => return Ok(not_modified(headers)),
+        match conditional::evaluate(&req.headers, &info.etag, info.modified_ms) {
+            Verdict::Proceed => {}
+            Verdict::PreconditionFailed => return Err(super::errors::precondition_failed()),
+            Verdict::NotModified => return Ok(not_modified(headers)),
         }
         put_header(&mut headers, "content-length", &info.size.to_string());
-        Ok(respond(StatusCode::OK, headers, routes::empty_body()))
+        Ok(respond(StatusCode::OK, headers, empty_body()))
     }
 
     /// `HEAD ?objectMeta`: ETag, size and modification time only.
@@ -57,6 +56,6 @@ impl OssDoor {
             &http_date(info.modified_ms.div_euclid(1000)),
         );
         req.set_cache_headers(&mut headers, None);
-        Ok(respond(StatusCode::OK, headers, routes::empty_body()))
+        Ok(respond(StatusCode::OK, headers, empty_body()))
     }
 }

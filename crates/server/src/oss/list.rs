@@ -2,11 +2,11 @@
 //! OSS's `ListBucketResult`. With `encoding-type=url` (which `oss2` always sends) keys,
 //! prefixes and markers are percent-encoded, so any key survives XML.
 
-use super::errors::xml_escape;
 use super::get::oss_etag;
 use super::{OssDoor, OssError, OssRequest, from_store_error, invalid_argument, not_implemented};
 use crate::auth::oss::iso8601_ms;
-use crate::routes::{self, BoxBody};
+use crate::kernel::xml::escape as xml_escape;
+use crate::kernel::{self, BoxBody};
 use http::{Response, StatusCode};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::fmt::Write as _;
@@ -116,7 +116,7 @@ impl OssDoor {
             );
         }
         xml.push_str("</ListBucketResult>");
-        Ok(routes::full(StatusCode::OK, "application/xml", xml))
+        Ok(kernel::full(StatusCode::OK, "application/xml", xml))
     }
 }
 

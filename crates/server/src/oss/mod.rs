@@ -5,12 +5,13 @@
 //!
 //! Principal types and data flow:
 //!
-//! - [`OssDoor::handle`] takes the raw hyper request. It finds the bucket and key
-//!   (path style, or virtual-hosted under the configured domain), decodes the query and
-//!   authenticates with [`crate::auth::oss`] (SigV4 only for ProcessObject, whose small
+//! - The route decodes the operation first ([`Endpoint`], `endpoint.rs`) and the query
+//!   once ([`Query`]). [`OssDoor::handle`] finds the bucket and key (path style, or
+//!   virtual-hosted under the configured domain) and authenticates with
+//!   [`crate::auth::oss`] (SigV4 only for ProcessObject, whose small
 //!   body is read first because SigV4 signs it). The result is an [`OssRequest`]: who
 //!   ([`Caller`]), how ([`Proof`]: header or signed URL with its expiry), and what.
-//! - Dispatch by method, key and sub-resource to one file per operation family:
+//! - One `match` on the endpoint sends it to one file per operation family:
 //!   `get.rs` (GetObject, plain, ranged, or rendered through [`ImageService`] for
 //!   `x-oss-process`), `head.rs` (HeadObject, GetObjectMeta), `put.rs` (PutObject
 //!   streaming the body into [`store::Store::put_object`], CopyObject), `delete.rs`,
@@ -18,7 +19,8 @@
 //!   Each checks [`Caller::may`] for the bucket it touches.
 //! - Responses carry OSS's headers (`x-oss-request-id`, quoted upper-case hex `ETag` as
 //!   OSS writes MD5s, `x-oss-object-type`, `x-oss-meta-*`). Errors are [`OssError`]s
-//!   (`errors.rs`), rendered as OSS's XML document (in `x-oss-err` for HEAD).
+//!   (the kernel's [`ApiError`](crate::kernel::ApiError)), rendered by `errors.rs` as
+//!   OSS's XML document (in `x-oss-err` for HEAD).
 //!
 //! Caching never outlives a link: a response to a signed URL is
 //! `Cache-Control: private, max-age=N` with `Expires` at the link's expiry, where N is at
@@ -32,6 +34,7 @@
 //! STS tokens, and OSS signature versions 2 and 4.
 
 mod delete;
+mod endpoint;
 mod errors;
 mod get;
 mod head;
@@ -39,6 +42,7 @@ mod list;
 mod process_object;
 mod put;
 
+pub use endpoint::{Endpoint, Unsupported};
 pub use errors::OssError;
 pub(crate) use errors::{
     access_denied, from_image_error, from_store_error, invalid_argument, not_implemented,
@@ -47,10 +51,9 @@ pub(crate) use errors::{
 use crate::auth::oss::{Proof, SignedParts};
 use crate::auth::{self, Caller, Callers};
 use crate::images::ImageService;
-use crate::routes::BoxBody;
+use crate::kernel::{BoxBody, Clock, Query, vhost};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use store::Permission;
 
@@ -77,6 +80,8 @@ pub struct OssDoor {
     pub(crate) host_id: String,
     /// Base domain for virtual-hosted-style requests (`bucket.<domain>`).
     pub(crate) domain: Option<String>,
+    /// "Now" for request-time skew and signed-URL expiry.
+    pub(crate) clock: Clock,
 }
 
 /// An authenticated OSS request, before its body is read.
@@ -86,8 +91,7 @@ pub(crate) struct OssRequest {
     pub bucket: String,
     /// Percent-decoded; empty for bucket-level requests.
     pub key: String,
-    /// Percent-decoded query parameters, in order.
-    pub query: Vec<(String, String)>,
+    pub query: Query,
     pub caller: Caller,
     pub proof: Proof,
     pub now: i64,
@@ -96,14 +100,11 @@ pub(crate) struct OssRequest {
 impl OssRequest {
     /// The first value of a query parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.get(name)
     }
 
     pub fn has_param(&self, name: &str) -> bool {
-        self.query.iter().any(|(k, _)| k == name)
+        self.query.has(name)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -117,25 +118,6 @@ impl OssRequest {
             Err(access_denied())
         }
     }
-}
-
-/// Percent-decodes a query string into ordered pairs; `+` is a space, as form encoding
-/// (and Python's `requests`) writes it.
-pub(crate) fn decode_query(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(k), decode(v))
-        })
-        .collect()
 }
 
 fn decode_path(s: &str) -> Result<String, OssError> {
@@ -159,7 +141,7 @@ fn bucket_and_key(
     host: Option<&str>,
     domain: Option<&str>,
 ) -> Result<(String, String), OssError> {
-    let target = crate::vhost::resolve(path, host, domain);
+    let target = vhost::resolve(path, host, domain);
     let (bucket, key) = (decode_path(&target.bucket)?, decode_path(target.key)?);
     if bucket.is_empty() {
         return Err(not_implemented(
@@ -169,13 +151,6 @@ fn bucket_and_key(
     Ok((bucket, key))
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl OssDoor {
     pub fn new(images: ImageService, callers: Callers) -> Self {
         OssDoor {
@@ -183,7 +158,14 @@ impl OssDoor {
             callers,
             host_id: "imgd".into(),
             domain: None,
+            clock: Clock::system(),
         }
+    }
+
+    /// Judges request times and link expiry by `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Serves virtual-hosted-style requests (`bucket.<domain>`) as well as path style.
@@ -192,13 +174,19 @@ impl OssDoor {
         self
     }
 
-    pub async fn handle(&self, req: Request<Incoming>, request_id: &str) -> Response<BoxBody> {
+    pub async fn handle(
+        &self,
+        endpoint: Endpoint,
+        req: Request<Incoming>,
+        query: Query,
+        request_id: &str,
+    ) -> Response<BoxBody> {
         let head = req.method() == Method::HEAD;
-        let mut resp = match self.dispatch(req).await {
+        let mut resp = match self.dispatch(endpoint, req, query).await {
             Ok(resp) => resp,
             Err(e) => {
                 tracing::info!(code = e.code, message = %e.message, "OSS request refused");
-                e.into_response(request_id, &self.host_id, head)
+                errors::into_response(e, request_id, &self.host_id, head)
             }
         };
         if let Ok(v) = http::HeaderValue::from_str(request_id) {
@@ -209,22 +197,24 @@ impl OssDoor {
         resp
     }
 
-    async fn dispatch(&self, req: Request<Incoming>) -> Result<Response<BoxBody>, OssError> {
+    async fn dispatch(
+        &self,
+        endpoint: Endpoint,
+        req: Request<Incoming>,
+        query: Query,
+    ) -> Result<Response<BoxBody>, OssError> {
+        if let Endpoint::Unsupported(Unsupported::ServiceLevel) = endpoint {
+            return Err(not_implemented(Unsupported::ServiceLevel.what()));
+        }
         let (parts, body) = req.into_parts();
-        let now = now_unix();
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.host());
+        let now = self.clock.now();
+        let host = vhost::request_host(&parts.uri, &parts.headers);
         let (bucket, key) = bucket_and_key(parts.uri.path(), host, self.domain.as_deref())?;
-        let query = decode_query(parts.uri.query());
 
         if auth::sigv4::is_sigv4(&parts.headers) {
             // SigV4 callers reach this door only for ProcessObject (the S3 door serves
             // the rest); SigV4 signs the body, so it is read before the check.
-            let is_process = query.iter().any(|(k, _)| k == "x-oss-process");
-            if parts.method != Method::POST || !is_process || key.is_empty() {
+            if endpoint != Endpoint::ProcessObject {
                 return Err(invalid_argument(
                     "Only ProcessObject is served to SigV4 callers on the OSS API.",
                 ));
@@ -253,7 +243,7 @@ impl OssDoor {
         }
 
         if !auth::oss::has_oss_authorization(&parts.headers)
-            && !auth::oss::has_signed_url_params(&query)
+            && !auth::oss::has_signed_url_params(query.pairs())
         {
             // Anonymous requests are the S3 and delivery doors' business; here they are
             // only a POST ?x-oss-process without credentials.
@@ -265,14 +255,14 @@ impl OssDoor {
                 method: parts.method.as_str(),
                 bucket: &bucket,
                 key: &key,
-                query: &query,
+                query: query.pairs(),
                 headers: &parts.headers,
             },
             now,
         )
         .await?;
 
-        if let Some((name, _)) = query.iter().find(|(name, _)| {
+        if let Some((name, _)) = query.pairs().iter().find(|(name, _)| {
             signing::oss::SUB_RESOURCES.contains(&name.as_str())
                 && !SERVED_SUB_RESOURCES.contains(&name.as_str())
         }) {
@@ -289,27 +279,21 @@ impl OssDoor {
             proof: verified.proof,
             now,
         };
-        let bucket_level = req.key.is_empty();
-        match req.method {
-            Method::GET if bucket_level => self.list_objects(&req).await,
-            _ if bucket_level => Err(not_implemented(
-                "bucket-level operations other than ListObjects",
-            )),
-            Method::GET => self.get_object(&req).await,
-            Method::HEAD if req.has_param("objectMeta") => self.get_object_meta(&req).await,
-            Method::HEAD => self.head_object(&req).await,
-            Method::PUT if req.headers.contains_key("x-oss-copy-source") => {
-                self.copy_object(&req).await
-            }
-            Method::PUT => self.put_object(&req, body).await,
-            Method::DELETE => self.delete_object(&req).await,
-            Method::POST if req.has_param("x-oss-process") => {
+        match endpoint {
+            Endpoint::ListObjects => self.list_objects(&req).await,
+            Endpoint::GetObject => self.get_object(&req).await,
+            Endpoint::GetObjectMeta => self.get_object_meta(&req).await,
+            Endpoint::HeadObject => self.head_object(&req).await,
+            Endpoint::CopyObject => self.copy_object(&req).await,
+            Endpoint::PutObject => self.put_object(&req, body).await,
+            Endpoint::DeleteObject => self.delete_object(&req).await,
+            Endpoint::ProcessObject => {
                 let body = read_body(body).await?;
                 self.process_object(&req.caller, &req.bucket, &req.key, &body)
                     .await
             }
-            Method::POST => Err(not_implemented("POST without x-oss-process")),
-            _ => Err(OssError::new(
+            Endpoint::Unsupported(what) => Err(not_implemented(what.what())),
+            Endpoint::MethodNotAllowed => Err(OssError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
                 "The specified method is not allowed against this resource.",
@@ -319,15 +303,9 @@ impl OssDoor {
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, OssError> {
-    match http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
+    crate::kernel::body::read_limited(body, MAX_BODY_BYTES)
         .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) => Err(invalid_argument(format!(
-            "The request body could not be read (at most {MAX_BODY_BYTES} bytes): {e}"
-        ))),
-    }
+        .map_err(|m| invalid_argument(format!("{m}.")))
 }
 
 #[cfg(test)]
@@ -358,69 +336,5 @@ mod tests {
             Ok(("pics".into(), "x.jpg".into()))
         );
         assert_eq!(t("/b/%ff", None, None), Err("InvalidObjectName"));
-    }
-
-    #[test]
-    fn oss_signed_requests_never_reach_the_s3_door() {
-        use crate::routes::FrontDoor;
-        let door = |method: Method, uri: &str, auth: Option<&str>| {
-            let mut headers = HeaderMap::new();
-            if let Some(a) = auth {
-                headers.insert(http::header::AUTHORIZATION, a.parse().unwrap());
-            }
-            FrontDoor::classify(&method, &uri.parse().unwrap(), &headers)
-        };
-        for method in [
-            Method::GET,
-            Method::HEAD,
-            Method::PUT,
-            Method::DELETE,
-            Method::POST,
-        ] {
-            assert_eq!(
-                door(method.clone(), "/b/k", Some("OSS ak:sig")),
-                FrontDoor::Oss
-            );
-            assert_eq!(
-                door(
-                    method.clone(),
-                    "/b/k?OSSAccessKeyId=ak&Expires=1&Signature=s",
-                    None
-                ),
-                FrontDoor::Oss
-            );
-        }
-        assert_eq!(door(Method::GET, "/b/", Some("OSS ak:sig")), FrontDoor::Oss);
-        assert_eq!(
-            door(Method::POST, "/b/k?x-oss-process", None),
-            FrontDoor::Oss
-        );
-        assert_eq!(
-            door(Method::PUT, "/b/k", Some("AWS4-HMAC-SHA256 Credential=x")),
-            FrontDoor::S3
-        );
-        assert_eq!(
-            door(Method::GET, "/b/k?x-oss-process=image/resize,w_1", None),
-            FrontDoor::S3
-        );
-        assert_eq!(
-            door(Method::GET, "/_imgd/health", Some("OSS ak:sig")),
-            FrontDoor::Health
-        );
-    }
-
-    #[test]
-    fn queries_decode_in_order_with_plus_as_space() {
-        assert_eq!(
-            decode_query(Some(
-                "x-oss-process=image%2Fresize%2Cw_100&objectMeta&a=b+c&Signature=x%2By%3D"
-            )),
-            vec![
-                ("x-oss-process".to_owned(), "image/resize,w_100".to_owned()),
-                ("objectMeta".to_owned(), String::new()),
-                ("a".to_owned(), "b c".to_owned()),
-                ("Signature".to_owned(), "x+y=".to_owned()),
-            ]
-        );
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{OssDoor, OssError, access_denied, from_image_error, from_store_error};
 use crate::auth::Caller;
-use crate::routes::{self, BoxBody};
+use crate::kernel::{self, BoxBody};
 use http::{Response, StatusCode};
 use store::Permission;
 
@@ -78,7 +78,7 @@ impl OssDoor {
             "object": stored.key,
             "status": "OK",
         });
-        Ok(routes::full(
+        Ok(kernel::full(
             StatusCode::OK,
             "application/json",
             body.to_string(),

@@ -5,10 +5,11 @@
 //! CRC-64/XZ (ECMA-182) of the received body, which `oss2` compares with its own to
 //! catch corruption in transit.
 
-use super::get::{etag_in, oss_etag};
+use super::get::oss_etag;
 use super::{OssDoor, OssError, OssRequest, from_store_error, invalid_argument};
 use crate::auth::oss::iso8601_ms;
-use crate::routes::{self, BoxBody};
+use crate::kernel::conditional::{Conditions, Verdict};
+use crate::kernel::{BoxBody, full};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
@@ -193,7 +194,7 @@ impl OssDoor {
             .await
             .map_err(from_store_error)?;
         metrics::counter!("imgd_oss_bytes_in_total").increment(info.size);
-        let mut resp = routes::full(StatusCode::OK, "application/octet-stream", "");
+        let mut resp = full(StatusCode::OK, "application/octet-stream", "");
         resp.headers_mut().remove(http::header::CONTENT_TYPE);
         put_header(&mut resp, "etag", &oss_etag(&info.etag));
         put_header(
@@ -241,10 +242,7 @@ impl OssDoor {
                 Err(e) => return Err(from_store_error(e)),
             }
         }
-        let if_match = req.header("x-oss-copy-source-if-match").map(str::to_owned);
-        let if_none_match = req
-            .header("x-oss-copy-source-if-none-match")
-            .map(str::to_owned);
+        let conditions = Conditions::with_prefix(&req.headers, "x-oss-copy-source-");
         let info = self
             .images
             .store()
@@ -254,15 +252,12 @@ impl OssDoor {
                 &req.bucket,
                 &req.key,
                 replace.then(|| stored_headers(&req.headers)),
-                |src| {
-                    let fails_match = if_match.as_deref().is_some_and(|m| !etag_in(m, &src.etag));
-                    let fails_none = if_none_match
-                        .as_deref()
-                        .is_some_and(|m| etag_in(m, &src.etag));
-                    if fails_match || fails_none {
+                |src| match conditions.evaluate(&src.etag, src.modified_ms) {
+                    Verdict::Proceed => Ok(()),
+                    // A copy-source condition that fails is a 412, even where a GET
+                    // would say 304.
+                    Verdict::NotModified | Verdict::PreconditionFailed => {
                         Err(StoreError::PreconditionFailed)
-                    } else {
-                        Ok(())
                     }
                 },
             )
@@ -270,10 +265,10 @@ impl OssDoor {
             .map_err(from_store_error)?;
         let body = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult><ETag>{}</ETag><LastModified>{}</LastModified></CopyObjectResult>",
-            super::errors::xml_escape(&oss_etag(&info.etag)),
+            crate::kernel::xml::escape(&oss_etag(&info.etag)),
             iso8601_ms(info.modified_ms)
         );
-        let mut resp = routes::full(StatusCode::OK, "application/xml", body);
+        let mut resp = full(StatusCode::OK, "application/xml", body);
         put_header(&mut resp, "etag", &oss_etag(&info.etag));
         Ok(resp)
     }

@@ -83,20 +83,15 @@ fn is_read(op: &str) -> bool {
     op.starts_with("Get") || op.starts_with("Head") || op.starts_with("List")
 }
 
-/// Whether extra key `access_key` holds `need` on `bucket`.
+/// Whether extra key `access_key` holds `need` on `bucket` ([`store::AccessKey::may`]).
 async fn key_may(
     store: &Store,
     access_key: &str,
     bucket: &str,
     need: Permission,
 ) -> S3Result<bool> {
-    let Some(key) = store.active_access_key(access_key).await.map_err(s3_err)? else {
-        return Ok(false);
-    };
-    Ok(key.grants.iter().any(|(b, p)| {
-        b == bucket
-            && (*p == Permission::ReadWrite || (need == Permission::Read && *p == Permission::Read))
-    }))
+    let key = store.active_access_key(access_key).await.map_err(s3_err)?;
+    Ok(key.is_some_and(|k| k.may(bucket, need)))
 }
 
 #[async_trait::async_trait]

@@ -1,7 +1,7 @@
 //! CopyObject (metadata COPY or REPLACE).
 
-use super::get::Conditions;
 use super::{HeaderFields, ImgdS3, S3Res, etag, object_headers, ok, s3_err, timestamp_ms};
+use crate::kernel::conditional::Conditions;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request};
 use store::StoreError;
@@ -60,12 +60,7 @@ impl ImgdS3 {
                 metadata: input.metadata.as_ref(),
             })
         });
-        let conditions = Conditions {
-            if_match: input.copy_source_if_match.as_ref(),
-            if_none_match: input.copy_source_if_none_match.as_ref(),
-            if_modified_since: input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-        };
+        let conditions = Conditions::with_prefix(&req.headers, "x-amz-copy-source-");
         let mut refused = false;
         let copied = self
             .store
@@ -76,7 +71,7 @@ impl ImgdS3 {
                 &input.key,
                 headers,
                 |src| {
-                    conditions.check(src).map_err(|_| {
+                    super::get::check_conditions(&conditions, src).map_err(|_| {
                         refused = true;
                         StoreError::PreconditionFailed
                     })

@@ -30,7 +30,7 @@ impl ImgdS3 {
                 .map_err(s3_err)?;
             let matches = match cond {
                 ETagCondition::Any => true,
-                ETagCondition::ETag(e) => e.value() == info.etag,
+                ETagCondition::ETag(e) => store::etag_matches(e.value(), &info.etag),
             };
             if !matches {
                 return Err(super::get::precondition_failed());

@@ -3,61 +3,24 @@
 use super::{
     ImgdS3, S3Res, checksum_fields, checksum_type, etag, ok, parse_expires, s3_err, timestamp_ms,
 };
+use crate::kernel::conditional::{Conditions, Verdict};
+use crate::kernel::range;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request};
 use store::{ObjectInfo, StoreError};
 
-/// The conditional headers of a read, evaluated in RFC 9110's order.
-pub(crate) struct Conditions<'a> {
-    pub if_match: Option<&'a ETagCondition>,
-    pub if_none_match: Option<&'a ETagCondition>,
-    pub if_modified_since: Option<&'a Timestamp>,
-    pub if_unmodified_since: Option<&'a Timestamp>,
-}
-
-fn condition_matches(c: &ETagCondition, stored: &str) -> bool {
-    match c {
-        ETagCondition::Any => true,
-        ETagCondition::ETag(e) => e.value() == stored,
-    }
-}
-
-fn seconds(ts: &Timestamp) -> i64 {
-    super::timestamp_ms_of(ts).div_euclid(1000)
-}
-
-impl Conditions<'_> {
-    /// `Err` carries 412 PreconditionFailed or 304 NotModified (with the validators a
-    /// cache needs).
-    pub fn check(&self, info: &ObjectInfo) -> s3s::S3Result<()> {
-        let modified = info.modified_ms.div_euclid(1000);
-        if let Some(c) = self.if_match {
-            if !condition_matches(c, &info.etag) {
-                return Err(precondition_failed());
-            }
-        } else if let Some(since) = self.if_unmodified_since
-            && modified > seconds(since)
-        {
-            return Err(precondition_failed());
-        }
-        if let Some(c) = self.if_none_match {
-            if condition_matches(c, &info.etag) {
-                return Err(not_modified(info));
-            }
-        } else if let Some(since) = self.if_modified_since
-            && modified <= seconds(since)
-        {
-            return Err(not_modified(info));
-        }
-        Ok(())
+/// The kernel's verdict in S3's terms: 412 PreconditionFailed, or 304 NotModified with
+/// the validators a cache needs.
+pub(crate) fn check_conditions(c: &Conditions<'_>, info: &ObjectInfo) -> s3s::S3Result<()> {
+    match c.evaluate(&info.etag, info.modified_ms) {
+        Verdict::Proceed => Ok(()),
+        Verdict::PreconditionFailed => Err(precondition_failed()),
+        Verdict::NotModified => Err(not_modified(info)),
     }
 }
 
 pub(crate) fn precondition_failed() -> S3Error {
-    S3Error::with_message(
-        S3ErrorCode::PreconditionFailed,
-        "At least one of the pre-conditions you specified did not hold",
-    )
+    super::s3_err(StoreError::PreconditionFailed)
 }
 
 fn not_modified(info: &ObjectInfo) -> S3Error {
@@ -78,11 +41,16 @@ fn not_modified(info: &ObjectInfo) -> S3Error {
     e
 }
 
-/// The byte range to send, or S3's `InvalidRange` (416).
-fn pick_range(range: Option<&Range>, size: u64) -> s3s::S3Result<std::ops::Range<u64>> {
-    match range {
-        None => Ok(0..size),
-        Some(r) => r.check(size).map_err(|_| {
+/// The byte range to send (`None`: the whole object, also for a `Range` header the
+/// kernel's parser cannot read), or S3's `InvalidRange` (416).
+fn pick_range(headers: &http::HeaderMap, size: u64) -> s3s::S3Result<(std::ops::Range<u64>, bool)> {
+    let wanted = headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(range::parse);
+    match wanted {
+        None => Ok((0..size, false)),
+        Some(r) => r.resolve(size).map(|r| (r, true)).map_err(|_| {
             S3Error::with_message(
                 S3ErrorCode::InvalidRange,
                 "The requested range is not satisfiable",
@@ -97,27 +65,27 @@ impl ImgdS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Res<GetObjectOutput> {
         let input = &req.input;
-        let conditions = Conditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        };
+        let conditions = Conditions::of(&req.headers);
         // The checks need the object's row, which the store reads inside `open_object`;
         // a refusal is carried out of the closure here and the store's error ignored.
         let mut asked_origin = false;
+        let mut partial = false;
         let (info, range, stream) = loop {
             let mut refusal: Option<S3Error> = None;
             let opened = self
                 .store
                 .open_object(&input.bucket, &input.key, |info| {
-                    let checked = conditions
-                        .check(info)
-                        .and_then(|()| pick_range(input.range.as_ref(), info.size));
-                    checked.map_err(|e| {
-                        refusal = Some(e);
-                        StoreError::PreconditionFailed
-                    })
+                    let checked = check_conditions(&conditions, info)
+                        .and_then(|()| pick_range(&req.headers, info.size));
+                    checked
+                        .map(|(r, p)| {
+                            partial = p;
+                            r
+                        })
+                        .map_err(|e| {
+                            refusal = Some(e);
+                            StoreError::PreconditionFailed
+                        })
                 })
                 .await;
             match (opened, refusal) {
@@ -135,14 +103,7 @@ impl ImgdS3 {
             }
         };
         let whole = range.start == 0 && range.end == info.size;
-        let content_range = (input.range.is_some()).then(|| {
-            format!(
-                "bytes {}-{}/{}",
-                range.start,
-                range.end.saturating_sub(1),
-                info.size
-            )
-        });
+        let content_range = partial.then(|| range::content_range(&range, info.size));
         let checksums = (whole && checksum_mode_enabled(input.checksum_mode.as_ref()))
             .then(|| checksum_fields(&info.checksums));
         let h = &info.headers;
@@ -176,7 +137,7 @@ impl ImgdS3 {
             out.checksum_sha256 = c.sha256;
         }
         let mut resp = s3s::S3Response::new(out);
-        if input.range.is_some() {
+        if partial {
             resp.status = Some(http::StatusCode::PARTIAL_CONTENT);
         }
         Ok(resp)
@@ -192,17 +153,10 @@ impl ImgdS3 {
             .object(&input.bucket, &input.key)
             .await
             .map_err(s3_err)?;
-        Conditions {
-            if_match: input.if_match.as_ref(),
-            if_none_match: input.if_none_match.as_ref(),
-            if_modified_since: input.if_modified_since.as_ref(),
-            if_unmodified_since: input.if_unmodified_since.as_ref(),
-        }
-        .check(&info)?;
-        let range = pick_range(input.range.as_ref(), info.size)?;
-        let checksums = (input.range.is_none()
-            && checksum_mode_enabled(input.checksum_mode.as_ref()))
-        .then(|| checksum_fields(&info.checksums));
+        check_conditions(&Conditions::of(&req.headers), &info)?;
+        let (range, partial) = pick_range(&req.headers, info.size)?;
+        let checksums = (!partial && checksum_mode_enabled(input.checksum_mode.as_ref()))
+            .then(|| checksum_fields(&info.checksums));
         let h = &info.headers;
         let mut out = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
@@ -211,14 +165,7 @@ impl ImgdS3 {
             content_encoding: h.content_encoding.clone(),
             content_language: h.content_language.clone(),
             content_length: Some((range.end - range.start) as i64),
-            content_range: input.range.is_some().then(|| {
-                format!(
-                    "bytes {}-{}/{}",
-                    range.start,
-                    range.end.saturating_sub(1),
-                    info.size
-                )
-            }),
+            content_range: partial.then(|| range::content_range(&range, info.size)),
             content_type: Some(
                 h.content_type
                     .clone()

@@ -1,21 +1,29 @@
 //! The S3 front door: an [`s3s::S3`] implementation over [`store::Store`].
 //!
-//! s3s parses requests, checks SigV4/SigV2 signatures (through [`auth::ImgdAuth`]) and
-//! routes to one method per S3 operation. Each operation family lives in its own file:
-//! `bucket.rs`, `get.rs`, `put.rs`, `copy.rs`, `delete.rs`, `list.rs`, `multipart.rs`
-//! and `acl.rs`. Who may call what is decided in [`auth::ImgdAccess`].
+//! [`S3Door`] (`door.rs`) runs the [`guard`] checks s3s does not make, then the s3s
+//! service, which parses requests, checks SigV4/SigV2 signatures (through
+//! [`auth::ImgdAuth`]) and routes to one method per S3 operation. Each operation family
+//! lives in its own file: `bucket.rs`, `get.rs`, `put.rs`, `copy.rs`, `delete.rs`,
+//! `list.rs`, `multipart.rs`, `acl.rs`, and `process.rs` (reads rendered through the
+//! image service). Who may call what is decided in [`auth::ImgdAccess`]. Errors are the
+//! kernel's [`ApiError`], rendered as s3s errors by [`s3_error`].
 
 mod acl;
 pub mod auth;
 mod bucket;
 mod copy;
 mod delete;
+mod door;
 mod get;
+pub mod guard;
 mod list;
 mod multipart;
 pub mod process;
 mod put;
 
+pub use door::{S3Door, s3_service};
+
+use crate::kernel::ApiError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use s3s::dto::{ETag, Timestamp};
@@ -48,45 +56,25 @@ impl ImgdS3 {
     }
 }
 
-/// Maps a store error to the S3 error a client expects. Internal failures are logged
-/// here and reach the client as a bare `InternalError`.
+/// The kernel's error as s3s renders it: the code (s3s knows most by name), the status
+/// the kernel chose, and `Retry-After`.
+pub(crate) fn s3_error(e: ApiError) -> S3Error {
+    let code = S3ErrorCode::from_bytes(e.code.as_bytes())
+        .unwrap_or_else(|| S3ErrorCode::Custom(e.code.into()));
+    let mut err = S3Error::with_message(code, e.message.clone());
+    err.set_status_code(e.status);
+    let mut headers = http::HeaderMap::new();
+    e.apply_retry_after(&mut headers);
+    if !headers.is_empty() {
+        err.set_headers(headers);
+    }
+    err
+}
+
+/// A store error as the S3 error a client expects ([`ApiError`]'s mapping). Internal
+/// failures are logged there and reach the client as a bare `InternalError`.
 pub(crate) fn s3_err(e: StoreError) -> S3Error {
-    use S3ErrorCode as C;
-    let (code, msg): (S3ErrorCode, String) = match &e {
-        StoreError::NoSuchBucket => (C::NoSuchBucket, "The specified bucket does not exist".into()),
-        StoreError::BucketExists => (
-            C::BucketAlreadyOwnedByYou,
-            "Your previous request to create the named bucket succeeded and you already own it.".into(),
-        ),
-        StoreError::BucketNotEmpty => (C::BucketNotEmpty, "The bucket you tried to delete is not empty".into()),
-        StoreError::NoSuchKey => (C::NoSuchKey, "The specified key does not exist.".into()),
-        StoreError::NoSuchUpload => (
-            C::NoSuchUpload,
-            "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.".into(),
-        ),
-        StoreError::AlreadyExists | StoreError::PreconditionFailed => (
-            C::PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold".into(),
-        ),
-        StoreError::IncompleteBody { .. } => (C::IncompleteBody, e.to_string()),
-        StoreError::BodyTooLong { .. } => (C::InvalidRequest, e.to_string()),
-        StoreError::BadDigest(m) => (C::BadDigest, m.clone()),
-        StoreError::InvalidPart(m) => (C::InvalidPart, m.clone()),
-        StoreError::InvalidPartOrder => (C::InvalidPartOrder, e.to_string()),
-        StoreError::EntityTooSmall { .. } => (C::EntityTooSmall, e.to_string()),
-        StoreError::InvalidArgument(m) => (C::InvalidArgument, m.clone()),
-        StoreError::KeyTooLong(_) => (C::KeyTooLongError, "Your key is too long".into()),
-        StoreError::Body(m) => (C::IncompleteBody, format!("The request body could not be read: {m}")),
-        StoreError::Db(_)
-        | StoreError::Migrate(_)
-        | StoreError::Blob(_)
-        | StoreError::Io(_)
-        | StoreError::Corrupt(_) => {
-            tracing::error!(error = %e, "storage failure");
-            (C::InternalError, "We encountered an internal error. Please try again.".into())
-        }
-    };
-    S3Error::with_message(code, msg)
+    s3_error(e.into())
 }
 
 pub(crate) type S3Res<T> = s3s::S3Result<s3s::S3Response<T>>;
@@ -99,11 +87,6 @@ pub(crate) fn timestamp_ms(ms: i64) -> Timestamp {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(t)
-}
-
-pub(crate) fn timestamp_ms_of(ts: &Timestamp) -> i64 {
-    let t: time::OffsetDateTime = ts.clone().into();
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 pub(crate) fn etag(value: &str) -> ETag {
@@ -371,42 +354,18 @@ impl s3s::S3 for ImgdS3 {
         &self,
         req: S3Request<s3s::dto::GetObjectInput>,
     ) -> S3Res<s3s::dto::GetObjectOutput> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        if let Some(pipeline) = self.requested_pipeline(&req.uri, &bucket).await? {
-            return self.do_processed_get(req, &key, &pipeline).await;
-        }
-        match self.do_get_object(req.clone()).await {
-            Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => {
-                match self.images.split_style_suffix(&bucket, &key).await {
-                    Ok(Some((object, pipeline, _))) => {
-                        self.do_processed_get(req, &object, &pipeline).await
-                    }
-                    Ok(None) => Err(e),
-                    Err(styled) => Err(process::image_error(styled)),
-                }
-            }
-            other => other,
+        match self.read_target(&req).await? {
+            Some((key, pipeline)) => self.do_processed_get(req, &key, &pipeline).await,
+            None => self.do_get_object(req).await,
         }
     }
     async fn head_object(
         &self,
         req: S3Request<s3s::dto::HeadObjectInput>,
     ) -> S3Res<s3s::dto::HeadObjectOutput> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        if let Some(pipeline) = self.requested_pipeline(&req.uri, &bucket).await? {
-            return self.do_processed_head(req, &key, &pipeline).await;
-        }
-        match self.do_head_object(req.clone()).await {
-            Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => {
-                match self.images.split_style_suffix(&bucket, &key).await {
-                    Ok(Some((object, pipeline, _))) => {
-                        self.do_processed_head(req, &object, &pipeline).await
-                    }
-                    Ok(None) => Err(e),
-                    Err(styled) => Err(process::image_error(styled)),
-                }
-            }
-            other => other,
+        match self.read_target(&req).await? {
+            Some((key, pipeline)) => self.do_processed_head(req, &key, &pipeline).await,
+            None => self.do_head_object(req).await,
         }
     }
     async fn delete_object(

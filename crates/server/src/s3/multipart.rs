@@ -2,27 +2,29 @@
 //! ListMultipartUploads.
 
 use super::copy::copy_source;
-use super::get::Conditions;
 use super::put::{body_stream, write_if_match, write_if_none_match};
 use super::{
     HeaderFields, ImgdS3, S3Res, SuppliedChecksums, decode_content_md5, etag, invalid_argument,
     object_headers, ok, owner, s3_err, timestamp_ms, verify_body,
 };
+use crate::kernel::conditional::Conditions;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request};
 use store::{ChecksumAlgorithm, PutOptions, StoreError};
 
+/// `x-amz-copy-source-range`: the kernel's range syntax, where only `bytes=first-last`
+/// is allowed.
 fn parse_copy_range(r: Option<&String>) -> s3s::S3Result<Option<(u64, u64)>> {
     let Some(r) = r else { return Ok(None) };
-    let bad = || invalid_argument("x-amz-copy-source-range must be bytes=first-last");
-    let spec = r.trim().strip_prefix("bytes=").ok_or_else(bad)?;
-    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-    let first: u64 = a.trim().parse().map_err(|_| bad())?;
-    let last: u64 = b.trim().parse().map_err(|_| bad())?;
-    if last < first {
-        return Err(bad());
+    match crate::kernel::range::parse(r) {
+        Some(crate::kernel::range::ByteRange::From {
+            first,
+            last: Some(last),
+        }) => Ok(Some((first, last))),
+        _ => Err(invalid_argument(
+            "x-amz-copy-source-range must be bytes=first-last",
+        )),
     }
-    Ok(Some((first, last)))
 }
 
 impl ImgdS3 {
@@ -127,17 +129,12 @@ impl ImgdS3 {
             .upload(&i.bucket, &i.key, &i.upload_id)
             .await
             .map_err(s3_err)?;
-        let conditions = Conditions {
-            if_match: i.copy_source_if_match.as_ref(),
-            if_none_match: i.copy_source_if_none_match.as_ref(),
-            if_modified_since: i.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
-        };
+        let conditions = Conditions::with_prefix(&req.headers, "x-amz-copy-source-");
         let mut refused = false;
         let source = self
             .store
             .part_from_object(&src_bucket, &src_key, range, |src| {
-                conditions.check(src).map_err(|_| {
+                super::get::check_conditions(&conditions, src).map_err(|_| {
                     refused = true;
                     StoreError::PreconditionFailed
                 })

@@ -5,54 +5,31 @@
 //! bucket, SigV4/SigV2 header, presigned URL) works for processed reads too. A key of
 //! the form `object!style` in a bucket with style delimiters lands here as well.
 
-use super::{ImgdS3, S3Res, etag, s3_err, timestamp_ms};
+use super::{ImgdS3, S3Res, etag, s3_error, timestamp_ms};
 use crate::images::{ImageError, Outcome};
+use crate::kernel::Query;
 use imaging::Pipeline;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request};
 
-/// The raw `x-oss-process` value of a request URI, percent-decoded.
-pub fn process_param(uri: &http::Uri) -> Option<String> {
-    uri.query()?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == "x-oss-process").then(|| {
-            percent_encoding::percent_decode_str(&v.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
+pub(crate) fn image_error(e: ImageError) -> S3Error {
+    s3_error(e.into())
 }
 
-pub(crate) fn image_error(e: ImageError) -> S3Error {
-    match e {
-        ImageError::Invalid(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
-        ImageError::Store(e) => s3_err(e),
-        ImageError::Busy(busy) => {
-            let mut err = S3Error::with_message(
-                S3ErrorCode::SlowDown,
-                "Too many images are being processed; please retry.",
-            );
-            let mut headers = http::HeaderMap::new();
-            headers.insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from(busy.retry_after.as_secs().max(1)),
-            );
-            err.set_headers(headers);
-            err
-        }
-        ImageError::Origin(e) => {
-            let mut err =
-                S3Error::with_message(S3ErrorCode::Custom("BadGateway".into()), e.to_string());
-            err.set_status_code(http::StatusCode::BAD_GATEWAY);
-            err
-        }
-        ImageError::Internal(m) => {
-            tracing::error!(error = %m, "image processing failed");
-            S3Error::with_message(
-                S3ErrorCode::InternalError,
-                "The image could not be processed.",
-            )
-        }
+/// The bucket and key of a read operation.
+pub(crate) trait ObjectRead {
+    fn bucket_and_key(&self) -> (&str, &str);
+}
+
+impl ObjectRead for GetObjectInput {
+    fn bucket_and_key(&self) -> (&str, &str) {
+        (&self.bucket, &self.key)
+    }
+}
+
+impl ObjectRead for HeadObjectInput {
+    fn bucket_and_key(&self) -> (&str, &str) {
+        (&self.bucket, &self.key)
     }
 }
 
@@ -71,21 +48,28 @@ fn accept_header(req_headers: &http::HeaderMap) -> Option<String> {
 }
 
 impl ImgdS3 {
-    /// The pipeline a GET or HEAD asks for: `x-oss-process`, or none.
-    pub(crate) async fn requested_pipeline(
+    /// What a GET or HEAD resolves to ([`ImageService::target`](crate::images::ImageService::target),
+    /// shared with the OSS and delivery doors): `Some((object, pipeline))` for a rendered
+    /// read (`x-oss-process`, or `key!style`), `None` for the object as stored.
+    pub(crate) async fn read_target<T: ObjectRead>(
         &self,
-        uri: &http::Uri,
-        bucket: &str,
-    ) -> s3s::S3Result<Option<Pipeline>> {
-        match process_param(uri) {
-            None => Ok(None),
-            Some(ops) => Ok(Some(
-                self.images
-                    .resolve(bucket, &ops)
-                    .await
-                    .map_err(image_error)?,
-            )),
-        }
+        req: &S3Request<T>,
+    ) -> s3s::S3Result<Option<(String, Pipeline)>> {
+        let parsed;
+        let query = match req.extensions.get::<Query>() {
+            Some(q) => q,
+            None => {
+                parsed = Query::of(&req.uri);
+                &parsed
+            }
+        };
+        let (bucket, key) = req.input.bucket_and_key();
+        let target = self
+            .images
+            .target(bucket, key, query.get("x-oss-process"))
+            .await
+            .map_err(image_error)?;
+        Ok(target.pipeline.map(|p| (target.key, p)))
     }
 
     pub(crate) async fn do_processed_get(

@@ -1,9 +1,14 @@
-//! Checks made before a request reaches s3s, for rules s3s 0.14 does not enforce.
+//! Checks made before a request reaches s3s, for rules s3s 0.14 does not enforce, or
+//! enforces against a clock of its own.
 //!
 //! - A presigned URL may live at most 7 days (S3's limit); s3s 0.14.1 accepts longer.
+//! - A presigned URL past its expiry by the server's [`Clock`](crate::kernel::Clock) is
+//!   refused here, so a moved clock (tests) judges S3 links as it judges every other
+//!   door's. s3s checks expiry again with the system time, which can only refuse more.
 //! - A signature must be scoped to this endpoint's region, `us-east-1` or `auto`
 //!   (clients such as PicGo default to `auto`).
 
+use crate::kernel::Query;
 use http::{HeaderMap, StatusCode, Uri};
 
 pub const MAX_PRESIGNED_SECS: u64 = 7 * 24 * 3600;
@@ -16,21 +21,35 @@ pub struct Refusal {
     pub message: String,
 }
 
-fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<std::borrow::Cow<'a, str>> {
-    let q = uri.query()?;
-    q.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy())
-    })
-}
-
 /// The region named in a SigV4 credential scope (`AK/date/region/s3/aws4_request`).
 fn scope_region(credential: &str) -> Option<&str> {
     credential.split('/').nth(2)
 }
 
-pub fn check(uri: &Uri, headers: &HeaderMap, region: &str, now_unix: u64) -> Result<(), Refusal> {
-    if let Some(expires) = query_param(uri, "X-Amz-Expires") {
+fn expired() -> Refusal {
+    Refusal {
+        status: StatusCode::FORBIDDEN,
+        code: "AccessDenied",
+        message: "Request has expired".into(),
+    }
+}
+
+/// The unix second of a SigV4 `X-Amz-Date` (`20240101T000000Z`).
+fn amz_date(value: &str) -> Option<i64> {
+    let basic = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(value, basic)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+pub fn check(
+    query: &Query,
+    headers: &HeaderMap,
+    region: &str,
+    now_unix: i64,
+) -> Result<(), Refusal> {
+    let query_param = |name: &str| query.get(name);
+    if let Some(expires) = query_param("X-Amz-Expires") {
         let secs: u64 = expires.parse().map_err(|_| Refusal {
             status: StatusCode::BAD_REQUEST,
             code: "AuthorizationQueryParametersError",
@@ -44,16 +63,24 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: &str, now_unix: u64) -> Res
                     .into(),
             });
         }
+        if let Some(signed_at) = query_param("X-Amz-Date").and_then(amz_date)
+            && signed_at.saturating_add(secs as i64) < now_unix
+        {
+            return Err(expired());
+        }
     }
-    if query_param(uri, "AWSAccessKeyId").is_some()
-        && let Some(expires) = query_param(uri, "Expires")
+    if query_param("AWSAccessKeyId").is_some()
+        && let Some(expires) = query_param("Expires")
     {
-        let at: u64 = expires.parse().map_err(|_| Refusal {
+        let at: i64 = expires.parse().map_err(|_| Refusal {
             status: StatusCode::BAD_REQUEST,
             code: "AuthorizationQueryParametersError",
             message: "Expires should be a number".into(),
         })?;
-        if at > now_unix + MAX_PRESIGNED_SECS {
+        if at < now_unix {
+            return Err(expired());
+        }
+        if at > now_unix + MAX_PRESIGNED_SECS as i64 {
             return Err(Refusal {
                 status: StatusCode::BAD_REQUEST,
                 code: "AuthorizationQueryParametersError",
@@ -61,8 +88,8 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: &str, now_unix: u64) -> Res
             });
         }
     }
-    let credential = query_param(uri, "X-Amz-Credential")
-        .map(|c| c.into_owned())
+    let credential = query_param("X-Amz-Credential")
+        .map(str::to_owned)
         .or_else(|| {
             let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
             let rest = auth.strip_prefix("AWS4-HMAC-SHA256")?;
@@ -91,13 +118,12 @@ pub fn check(uri: &Uri, headers: &HeaderMap, region: &str, now_unix: u64) -> Res
 /// SigV2 signs a bucket-level resource as `/bucket/` (AWS's rule, and what botocore
 /// signs), while clients send `/bucket`; s3s 0.14.1 signs the path as sent. For SigV2
 /// requests (header or presigned), returns the URI with the trailing slash added.
-pub fn sigv2_bucket_uri(uri: &Uri, headers: &HeaderMap) -> Option<Uri> {
+pub fn sigv2_bucket_uri(uri: &Uri, query: &Query, headers: &HeaderMap) -> Option<Uri> {
     let v2_header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.starts_with("AWS ") && a.contains(':'));
-    let v2_query =
-        query_param(uri, "AWSAccessKeyId").is_some() && query_param(uri, "Signature").is_some();
+    let v2_query = query.has("AWSAccessKeyId") && query.has("Signature");
     if !(v2_header || v2_query) {
         return None;
     }
@@ -115,32 +141,6 @@ pub fn sigv2_bucket_uri(uri: &Uri, headers: &HeaderMap) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-/// An S3 XML error document.
-pub fn error_xml(code: &str, message: &str, resource: &str, request_id: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>{}</RequestId></Error>",
-        xml_escape(code),
-        xml_escape(message),
-        xml_escape(resource),
-        xml_escape(request_id)
-    )
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,13 +149,17 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn q(s: &str) -> Query {
+        Query::of(&uri(s))
+    }
+
     #[test]
     fn presigned_v4_longer_than_a_week_is_refused() {
         let h = HeaderMap::new();
         let week = "/b/k?X-Amz-Expires=604800&X-Amz-Credential=AK%2F20240101%2Fus-east-1%2Fs3%2Faws4_request";
-        assert!(check(&uri(week), &h, "us-east-1", 0).is_ok());
+        assert!(check(&q(week), &h, "us-east-1", 0).is_ok());
         let longer = "/b/k?X-Amz-Expires=604801";
-        let r = check(&uri(longer), &h, "us-east-1", 0).unwrap_err();
+        let r = check(&q(longer), &h, "us-east-1", 0).unwrap_err();
         assert_eq!(r.code, "AuthorizationQueryParametersError");
     }
 
@@ -164,12 +168,12 @@ mod tests {
         let h = HeaderMap::new();
         let now = 1_700_000_000;
         let ok = format!("/b/k?AWSAccessKeyId=AK&Expires={}&Signature=x", now + 3600);
-        assert!(check(&uri(&ok), &h, "us-east-1", now).is_ok());
+        assert!(check(&q(&ok), &h, "us-east-1", now).is_ok());
         let far = format!(
             "/b/k?AWSAccessKeyId=AK&Expires={}&Signature=x",
-            now + MAX_PRESIGNED_SECS + 1
+            now + MAX_PRESIGNED_SECS as i64 + 1
         );
-        assert!(check(&uri(&far), &h, "us-east-1", now).is_err());
+        assert!(check(&q(&far), &h, "us-east-1", now).is_err());
     }
 
     #[test]
@@ -182,13 +186,13 @@ mod tests {
         };
         for ok in ["eu-west-3", "us-east-1", "auto"] {
             h.insert(http::header::AUTHORIZATION, sig(ok).parse().unwrap());
-            assert!(check(&uri("/b"), &h, "eu-west-3", 0).is_ok(), "{ok}");
+            assert!(check(&q("/b"), &h, "eu-west-3", 0).is_ok(), "{ok}");
         }
         h.insert(
             http::header::AUTHORIZATION,
             sig("ap-south-1").parse().unwrap(),
         );
-        let r = check(&uri("/b"), &h, "eu-west-3", 0).unwrap_err();
+        let r = check(&q("/b"), &h, "eu-west-3", 0).unwrap_err();
         assert_eq!(r.code, "AuthorizationHeaderMalformed");
     }
 
@@ -196,21 +200,45 @@ mod tests {
     fn sigv2_bucket_paths_get_their_trailing_slash() {
         let mut h = HeaderMap::new();
         h.insert(http::header::AUTHORIZATION, "AWS AK:sig=".parse().unwrap());
-        assert_eq!(sigv2_bucket_uri(&uri("/b"), &h).unwrap().to_string(), "/b/");
         assert_eq!(
-            sigv2_bucket_uri(&uri("/b?acl"), &h).unwrap().to_string(),
+            sigv2_bucket_uri(&uri("/b"), &q("/b"), &h)
+                .unwrap()
+                .to_string(),
+            "/b/"
+        );
+        assert_eq!(
+            sigv2_bucket_uri(&uri("/b?acl"), &q("/b?acl"), &h)
+                .unwrap()
+                .to_string(),
             "/b/?acl"
         );
-        assert!(sigv2_bucket_uri(&uri("/b/k"), &h).is_none());
-        assert!(sigv2_bucket_uri(&uri("/"), &h).is_none());
+        assert!(sigv2_bucket_uri(&uri("/b/k"), &q("/b/k"), &h).is_none());
+        assert!(sigv2_bucket_uri(&uri("/"), &q("/"), &h).is_none());
         let v4 = HeaderMap::new();
-        assert!(sigv2_bucket_uri(&uri("/b"), &v4).is_none());
-        assert!(sigv2_bucket_uri(&uri("/b?AWSAccessKeyId=A&Signature=s&Expires=1"), &v4).is_some());
+        assert!(sigv2_bucket_uri(&uri("/b"), &q("/b"), &v4).is_none());
+        assert!(
+            sigv2_bucket_uri(
+                &uri("/b?AWSAccessKeyId=A&Signature=s&Expires=1"),
+                &q("/b?AWSAccessKeyId=A&Signature=s&Expires=1"),
+                &v4
+            )
+            .is_some()
+        );
     }
 
     #[test]
-    fn error_xml_escapes() {
-        let x = error_xml("C", "a<b & 'c'", "/b/k", "id");
-        assert!(x.contains("a&lt;b &amp; &apos;c&apos;"));
+    fn presigned_urls_expire_by_the_server_clock() {
+        let h = HeaderMap::new();
+        // Signed 2024-01-01T00:00:00Z (1704067200) for an hour.
+        let v4 = "/b/k?X-Amz-Date=20240101T000000Z&X-Amz-Expires=3600";
+        assert!(check(&q(v4), &h, "us-east-1", 1_704_067_200 + 3600).is_ok());
+        let r = check(&q(v4), &h, "us-east-1", 1_704_067_200 + 3601).unwrap_err();
+        assert_eq!((r.status.as_u16(), r.code), (403, "AccessDenied"));
+        let v2 = "/b/k?AWSAccessKeyId=AK&Expires=1000&Signature=x";
+        assert!(check(&q(v2), &h, "us-east-1", 1000).is_ok());
+        assert_eq!(
+            check(&q(v2), &h, "us-east-1", 1001).unwrap_err().message,
+            "Request has expired"
+        );
     }
 }
