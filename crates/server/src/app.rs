@@ -70,7 +70,11 @@ pub async fn build(
         }
         None => None,
     };
-    let s3 = S3Door::new(s3_service(store.clone(), images.clone(), cfg, None)?, cfg);
+    let s3 = S3Door::new(
+        s3_service(store.clone(), images.clone(), cfg, None)?,
+        store.clone(),
+        cfg,
+    );
     let callers = Callers::new(
         store.clone(),
         cfg.root_access_key.clone(),

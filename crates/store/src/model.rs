@@ -171,6 +171,49 @@ pub struct BucketSettings {
     pub public_styles: Vec<String>,
     /// Where reads that miss go (back-to-source). `None`: a miss is a 404.
     pub origin: Option<OriginSettings>,
+    /// Browser CORS rules (S3 PutBucketCors), matched in order. Empty: CORS is off.
+    /// Skipped when empty so documents of buckets without CORS stay as they were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cors: Vec<CorsRule>,
+    /// The S3 bucket policy (PutBucketPolicy) and what imgd read from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_policy: Option<S3BucketPolicy>,
+    /// S3 object ownership (`BucketOwnerEnforced`, `BucketOwnerPreferred`,
+    /// `ObjectWriter`). `None`: S3's default for new buckets, `BucketOwnerEnforced`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_ownership: Option<String>,
+}
+
+/// One S3 CORS rule as stored; the S3 door checks and matches it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsRule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `https://app.example`, `*`, or one `*` inside (`https://*.example`).
+    pub allowed_origins: Vec<String>,
+    /// Upper-case HTTP methods: GET, PUT, POST, DELETE, HEAD.
+    pub allowed_methods: Vec<String>,
+    /// Request headers a preflight may ask for (case-insensitive, one `*` allowed).
+    pub allowed_headers: Vec<String>,
+    /// Response headers the browser may show to scripts.
+    pub expose_headers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_secs: Option<u32>,
+}
+
+/// A bucket policy document kept exactly as the client sent it (GetBucketPolicy returns
+/// it byte for byte), beside the anonymous grants imgd understood from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3BucketPolicy {
+    pub document: String,
+    /// `s3:GetObject` on `bucket/*` for everyone: mapped to the public delivery policy.
+    pub public_read: bool,
+    /// `s3:ListBucket` on the bucket for everyone.
+    pub public_list: bool,
+    /// `s3:GetBucketLocation` on the bucket for everyone.
+    pub public_location: bool,
 }
 
 /// Back-to-source for one bucket: a miss is fetched from `source`, answered at once, and
@@ -336,6 +379,14 @@ mod tests {
         assert_eq!(origin.miss_ttl_secs, Some(5));
         let again = serde_json::to_string(&origin).unwrap();
         assert!(!again.contains("revalidate"), "{again}");
+    }
+
+    #[test]
+    fn settings_without_cors_policy_or_ownership_load_and_save_unchanged() {
+        let stored = r#"{"style_delimiters":[],"delivery":"public","schemes":[],"referers":[],"cache_ttl_secs":null,"public_styles":[],"origin":null}"#;
+        let s: BucketSettings = serde_json::from_str(stored).unwrap();
+        assert!(s.cors.is_empty() && s.s3_policy.is_none() && s.object_ownership.is_none());
+        assert_eq!(serde_json::to_string(&s).unwrap(), stored);
     }
 
     #[test]

@@ -99,9 +99,22 @@ impl Store {
         bucket: &str,
         patch: &PolicyPatch,
     ) -> StoreResult<BucketSettings> {
+        self.apply_policy_with(bucket, patch, |_| {}).await
+    }
+
+    /// [`Store::apply_policy`], making `also`'s change to the settings in the same
+    /// transaction: the S3 door stores a bucket policy document together with the
+    /// delivery policy it implies, so no reader sees one without the other.
+    pub async fn apply_policy_with(
+        &self,
+        bucket: &str,
+        patch: &PolicyPatch,
+        also: impl FnOnce(&mut BucketSettings),
+    ) -> StoreResult<BucketSettings> {
         patch.validate()?;
         self.update_bucket_row(bucket, patch.acl(), |s| {
             patch.apply_to(s);
+            also(s);
             Ok(())
         })
         .await

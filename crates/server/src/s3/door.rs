@@ -1,13 +1,16 @@
-//! The S3 door as the listener sees it: the [`guard`](super::guard) checks, then the
-//! s3s service (signature checks, operation routing, XML), adapted to imgd's body type.
+//! The S3 door as the listener sees it: CORS preflights answered here (s3s has no
+//! OPTIONS operation), the [`guard`](super::guard) checks, then the s3s service
+//! (signature checks, operation routing, XML), adapted to imgd's body type, with the
+//! bucket's CORS headers added to responses to requests that carry an `Origin`.
 
 use super::ImgdS3;
 use super::auth::{ImgdAccess, ImgdAuth};
-use super::guard;
+use super::cors;
+use super::guard::{self, Refusal};
 use crate::images::ImageService;
 use crate::kernel::{BoxBody, Clock, Query, empty_body, full, vhost, xml};
 use crate::{ServerConfig, ServerError};
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use s3s::service::{S3Service, S3ServiceBuilder};
@@ -50,15 +53,28 @@ pub fn s3_service(
 
 pub struct S3Door {
     service: S3Service,
+    /// For the CORS rules, which apply to preflights s3s never sees and to the
+    /// responses s3s renders.
+    store: Store,
     region: String,
     domain: Option<String>,
     clock: Clock,
 }
 
+/// S3's XML error document for a refusal made in the door.
+fn refusal_response(refusal: &Refusal, resource: &str, request_id: &str) -> Response<BoxBody> {
+    full(
+        refusal.status,
+        "application/xml",
+        xml::s3_error_document(refusal.code, &refusal.message, resource, request_id),
+    )
+}
+
 impl S3Door {
-    pub fn new(service: S3Service, cfg: &ServerConfig) -> Self {
+    pub fn new(service: S3Service, store: Store, cfg: &ServerConfig) -> Self {
         S3Door {
             service,
+            store,
             region: cfg.region.clone(),
             domain: cfg.domain.clone().filter(|d| !d.is_empty()),
             clock: cfg.clock,
@@ -71,24 +87,112 @@ impl S3Door {
         query: &Query,
         request_id: &str,
     ) -> Response<BoxBody> {
+        let target = vhost::resolve_request(req.uri(), req.headers(), self.domain.as_deref());
+        let (bucket, virtual_host) = (target.bucket.into_owned(), target.virtual_host);
+        // Before the guard and s3s: a preflight carries no credentials of its own, and on
+        // a presigned URL the query's signature is for the GET or PUT that follows.
+        if req.method() == Method::OPTIONS {
+            return self
+                .preflight(req.headers(), req.uri().path(), &bucket, request_id)
+                .await;
+        }
+        let origin = req
+            .headers()
+            .get(http::header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .map(str::to_owned);
+        let method = req.method().clone();
+        let mut resp = self.call(req, query, virtual_host, request_id).await;
+        if let Some(origin) = origin
+            && !bucket.is_empty()
+        {
+            self.add_cors(resp.headers_mut(), &bucket, &origin, method.as_str())
+                .await;
+        }
+        resp
+    }
+
+    /// A preflight answered from the bucket's CORS rules.
+    async fn preflight(
+        &self,
+        headers: &http::HeaderMap,
+        path: &str,
+        bucket: &str,
+        request_id: &str,
+    ) -> Response<BoxBody> {
+        // Origin and method are judged before the bucket is looked up, as S3 does.
+        if let Err(refusal) = cors::preflight_request(headers) {
+            return refusal_response(&refusal, path, request_id);
+        }
+        let rules = if bucket.is_empty() {
+            Vec::new()
+        } else {
+            match self.store.bucket_view(bucket).await {
+                Ok((_, settings)) => settings.cors,
+                Err(e) => {
+                    let e = crate::kernel::ApiError::from(e);
+                    let refusal = Refusal {
+                        status: e.status,
+                        code: e.code,
+                        message: e.message,
+                    };
+                    return refusal_response(&refusal, path, request_id);
+                }
+            }
+        };
+        match cors::preflight(&rules, headers) {
+            Ok(allow) => {
+                let mut resp = Response::new(empty_body());
+                resp.headers_mut().extend(allow);
+                resp.headers_mut()
+                    .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(0));
+                resp
+            }
+            Err(refusal) => refusal_response(&refusal, path, request_id),
+        }
+    }
+
+    /// Adds the bucket's CORS headers for `origin` to an actual response. A failed
+    /// lookup leaves the response as it is: CORS headers only ever add permission.
+    async fn add_cors(
+        &self,
+        headers: &mut http::HeaderMap,
+        bucket: &str,
+        origin: &str,
+        method: &str,
+    ) {
+        let settings = match self.store.bucket_view(bucket).await {
+            Ok((_, settings)) => settings,
+            Err(e) => {
+                tracing::debug!(%bucket, error = %e, "no CORS rules read");
+                return;
+            }
+        };
+        for (name, value) in cors::actual_headers(&settings.cors, origin, method) {
+            let Some(name) = name else { continue };
+            if name == http::header::VARY {
+                headers.append(name, value);
+            } else {
+                headers.insert(name, value);
+            }
+        }
+    }
+
+    /// The guard, then s3s.
+    async fn call(
+        &self,
+        req: Request<Incoming>,
+        query: &Query,
+        virtual_host: bool,
+        request_id: &str,
+    ) -> Response<BoxBody> {
         let now = self.clock.now();
         if let Err(refusal) = guard::check(query, req.headers(), &self.region, now) {
             tracing::info!(code = refusal.code, message = %refusal.message, path = req.uri().path(), "request refused before signature check");
-            return full(
-                refusal.status,
-                "application/xml",
-                xml::s3_error_document(
-                    refusal.code,
-                    &refusal.message,
-                    req.uri().path(),
-                    request_id,
-                ),
-            );
+            return refusal_response(&refusal, req.uri().path(), request_id);
         }
         // On a virtual host the path is all key (`/k` is an object, not bucket `k`), and
         // s3s already signs the bucket-level resource as `/bucket/` there.
-        let virtual_host =
-            vhost::resolve_request(req.uri(), req.headers(), self.domain.as_deref()).virtual_host;
         let mut req = req.map(s3s::Body::from);
         // The operations read the query the route already parsed (`x-oss-process`).
         req.extensions_mut().insert(query.clone());

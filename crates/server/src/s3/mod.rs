@@ -1,23 +1,29 @@
 //! The S3 front door: an [`s3s::S3`] implementation over [`store::Store`].
 //!
-//! [`S3Door`] (`door.rs`) runs the [`guard`] checks s3s does not make, then the s3s
-//! service, which parses requests, checks SigV4/SigV2 signatures (through
-//! [`auth::ImgdAuth`]) and routes to one method per S3 operation. Each operation family
-//! lives in its own file: `bucket.rs`, `get.rs`, `put.rs`, `copy.rs`, `delete.rs`,
-//! `list.rs`, `multipart.rs`, `acl.rs`, and `process.rs` (reads rendered through the
-//! image service). Who may call what is decided in [`auth::ImgdAccess`]. Errors are the
-//! kernel's [`ApiError`], rendered as s3s errors by [`s3_error`].
+//! [`S3Door`] (`door.rs`) answers CORS preflights and runs the [`guard`] checks s3s
+//! does not make, then the s3s service, which parses requests, checks SigV4/SigV2
+//! signatures (through [`auth::ImgdAuth`]) and routes to one method per S3 operation.
+//! Each operation family lives in its own file: `bucket.rs`, `get.rs`, `put.rs`,
+//! `copy.rs`, `delete.rs`, `list.rs`, `multipart.rs`, `acl.rs`, `process.rs` (reads
+//! rendered through the image service), `cors.rs` (rules; the door applies them to
+//! preflights and responses), `policy.rs` (anonymous-access bucket policies) and
+//! `ownership.rs` (object ownership; the versioning answers). Who may call what is
+//! decided in [`auth::ImgdAccess`]. Errors are the kernel's [`ApiError`], rendered as
+//! s3s errors by [`s3_error`].
 
 mod acl;
 pub mod auth;
 mod bucket;
 mod copy;
+mod cors;
 mod delete;
 mod door;
 mod get;
 pub mod guard;
 mod list;
 mod multipart;
+mod ownership;
+mod policy;
 pub mod process;
 mod put;
 
@@ -324,7 +330,7 @@ impl s3s::S3 for ImgdS3 {
         &self,
         req: S3Request<s3s::dto::CreateBucketInput>,
     ) -> S3Res<s3s::dto::CreateBucketOutput> {
-        self.do_create_bucket(req).await
+        self.create_bucket_with_ownership(req).await
     }
     async fn head_bucket(
         &self,
@@ -463,5 +469,77 @@ impl s3s::S3 for ImgdS3 {
         req: S3Request<s3s::dto::GetObjectAclInput>,
     ) -> S3Res<s3s::dto::GetObjectAclOutput> {
         self.do_get_object_acl(req).await
+    }
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<s3s::dto::PutBucketCorsInput>,
+    ) -> S3Res<s3s::dto::PutBucketCorsOutput> {
+        self.do_put_bucket_cors(req).await
+    }
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<s3s::dto::GetBucketCorsInput>,
+    ) -> S3Res<s3s::dto::GetBucketCorsOutput> {
+        self.do_get_bucket_cors(req).await
+    }
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<s3s::dto::DeleteBucketCorsInput>,
+    ) -> S3Res<s3s::dto::DeleteBucketCorsOutput> {
+        self.do_delete_bucket_cors(req).await
+    }
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<s3s::dto::PutBucketPolicyInput>,
+    ) -> S3Res<s3s::dto::PutBucketPolicyOutput> {
+        self.do_put_bucket_policy(req).await
+    }
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<s3s::dto::GetBucketPolicyInput>,
+    ) -> S3Res<s3s::dto::GetBucketPolicyOutput> {
+        self.do_get_bucket_policy(req).await
+    }
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<s3s::dto::DeleteBucketPolicyInput>,
+    ) -> S3Res<s3s::dto::DeleteBucketPolicyOutput> {
+        self.do_delete_bucket_policy(req).await
+    }
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<s3s::dto::GetBucketPolicyStatusInput>,
+    ) -> S3Res<s3s::dto::GetBucketPolicyStatusOutput> {
+        self.do_get_bucket_policy_status(req).await
+    }
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<s3s::dto::PutBucketOwnershipControlsInput>,
+    ) -> S3Res<s3s::dto::PutBucketOwnershipControlsOutput> {
+        self.do_put_bucket_ownership_controls(req).await
+    }
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<s3s::dto::GetBucketOwnershipControlsInput>,
+    ) -> S3Res<s3s::dto::GetBucketOwnershipControlsOutput> {
+        self.do_get_bucket_ownership_controls(req).await
+    }
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<s3s::dto::DeleteBucketOwnershipControlsInput>,
+    ) -> S3Res<s3s::dto::DeleteBucketOwnershipControlsOutput> {
+        self.do_delete_bucket_ownership_controls(req).await
+    }
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<s3s::dto::GetBucketVersioningInput>,
+    ) -> S3Res<s3s::dto::GetBucketVersioningOutput> {
+        self.do_get_bucket_versioning(req).await
+    }
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<s3s::dto::PutBucketVersioningInput>,
+    ) -> S3Res<s3s::dto::PutBucketVersioningOutput> {
+        self.do_put_bucket_versioning(req).await
     }
 }
