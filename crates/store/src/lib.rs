@@ -43,6 +43,41 @@ use std::path::Path;
 /// S3's limit on key length, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
+/// Which of S3's bucket naming rules `name` breaks, as a sentence for the client; `None`
+/// for a valid name. The rules are the ones s3s 0.14.1 applies by default (its
+/// `check_bucket_name`), so a name it would accept is accepted here too; the point of
+/// having them here is that a refusal can say which rule was broken.
+pub fn bucket_name_problem(name: &str) -> Option<String> {
+    let rules = "Bucket names must be 3 to 63 characters long, use only lower-case letters, \
+                 digits, dots and hyphens, begin and end with a letter or digit, contain no \
+                 two adjacent dots, not look like an IP address and not start with xn--";
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    let broken = if !(3..=63).contains(&bytes.len()) {
+        format!("it is {} characters long", name.chars().count())
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
+    {
+        format!("it contains {c:?}")
+    } else if !bytes.first().copied().is_some_and(alnum)
+        || !bytes.last().copied().is_some_and(alnum)
+    {
+        "it does not begin and end with a letter or digit".to_owned()
+    } else if name.contains("..") {
+        "it contains two adjacent dots".to_owned()
+    } else if name.parse::<std::net::IpAddr>().is_ok() {
+        "it is formatted as an IP address".to_owned()
+    } else if name.starts_with("xn--") {
+        "it starts with xn--".to_owned()
+    } else {
+        return None;
+    };
+    Some(format!(
+        "The specified bucket name {name:?} is not valid: {broken}. {rules}."
+    ))
+}
+
 #[derive(Clone)]
 pub struct Store {
     /// Commits here are on disk when they return: everything a client is told is done.
@@ -328,14 +363,37 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .is_some();
-        let has_uploads = sqlx::query("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if has_objects || has_uploads {
+        if has_objects {
             return Err(StoreError::BucketNotEmpty);
         }
+        // Unfinished uploads do not keep a bucket alive (S3 and Ceph RGW abort them):
+        // their parts' blobs are disowned here, listed as pending in this transaction,
+        // and deleted once it commits.
+        let part_blobs = sqlx::query(
+            "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?) RETURNING blob",
+        )
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut orphans = Vec::with_capacity(part_blobs.len());
+        for row in part_blobs {
+            let blob: String = row.try_get("blob")?;
+            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
+                .bind(&blob)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            orphans.push(blob);
+        }
+        sqlx::query("DELETE FROM uploads WHERE bucket = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        // A retried completion must not answer for an object of a bucket that is gone.
+        sqlx::query("DELETE FROM completed_uploads WHERE bucket = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM buckets WHERE name = ?")
             .bind(name)
             .execute(&mut *tx)
@@ -354,6 +412,7 @@ impl Store {
             .await?;
         tx.commit().await?;
         self.buckets_changed();
+        self.drop_blobs(orphans).await;
         Ok(())
     }
 }

@@ -71,6 +71,15 @@ pub struct ObjectInfo {
     pub checksums: Checksums,
 }
 
+/// What a completed multipart upload answers, the first time and on a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedUpload {
+    /// Without quotes, `hex-N`.
+    pub etag: String,
+    pub size: u64,
+    pub checksums: Checksums,
+}
+
 /// An in-progress multipart upload.
 #[derive(Debug, Clone)]
 pub struct UploadInfo {

@@ -7,7 +7,7 @@ use crate::digest::{
     BodyDigests, ChecksumAlgorithm, Checksums, composite_checksum, multipart_etag,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::model::{ObjectHeaders, ObjectInfo, PartInfo, UploadInfo, now_ms};
+use crate::model::{CompletedUpload, ObjectHeaders, ObjectInfo, PartInfo, UploadInfo, now_ms};
 use crate::objects::{ByteStream, PutOptions, check_key};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -16,6 +16,24 @@ use sqlx::Row;
 /// S3's bounds on part numbers and sizes.
 pub const MAX_PART_NUMBER: i32 = 10_000;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// How long a completed upload answers a repeated CompleteMultipartUpload: long enough
+/// for any client's retries, short enough that the table stays small.
+pub const COMPLETED_UPLOAD_RETENTION_MS: i64 = 24 * 3600 * 1000;
+
+/// A completion to remember: bucket, key, the part list asked for, and the answer.
+type Completion<'a> = (&'a str, &'a str, &'a [(i32, String)], &'a CompletedUpload);
+
+/// The part list of a completion as one value: a retry must list the same parts with
+/// the same ETags (quotes ignored, as at completion).
+fn parts_digest(requested: &[(i32, String)]) -> String {
+    use md5::{Digest as _, Md5};
+    let mut h = Md5::new();
+    for (number, etag) in requested {
+        h.update(format!("{number}:{}\n", etag.trim_matches('"')).as_bytes());
+    }
+    hex::encode(h.finalize())
+}
 
 impl Store {
     pub async fn create_upload(
@@ -198,7 +216,8 @@ impl Store {
 
     /// Concatenates the listed parts into the object. Every listed part must exist with
     /// the given ETag, numbers must ascend, and all parts but the last must be at least
-    /// 5 MiB. The upload and its parts are gone afterwards.
+    /// 5 MiB. The upload and its parts are gone afterwards; for
+    /// [`COMPLETED_UPLOAD_RETENTION_MS`] the same request answers the same again.
     pub async fn complete_upload(
         &self,
         bucket: &str,
@@ -206,8 +225,16 @@ impl Store {
         upload_id: &str,
         requested: &[(i32, String)],
         opts: PutOptions,
-    ) -> StoreResult<ObjectInfo> {
-        let upload = self.upload(bucket, key, upload_id).await?;
+    ) -> StoreResult<CompletedUpload> {
+        let upload = match self.upload(bucket, key, upload_id).await {
+            Ok(u) => u,
+            Err(StoreError::NoSuchUpload) => {
+                return self
+                    .completed_before(bucket, key, upload_id, requested)
+                    .await;
+            }
+            Err(e) => return Err(e),
+        };
         if requested.is_empty() {
             return Err(StoreError::InvalidArgument(
                 "CompleteMultipartUpload must list at least one part".into(),
@@ -270,10 +297,49 @@ impl Store {
             checksums,
         };
         self.commit_object(&info, &opts).await?;
-        // The object is durable; now the upload and all its parts (chosen or not) go.
-        let leftovers = self.forget_upload(upload_id).await?;
+        let done = CompletedUpload {
+            etag: info.etag,
+            size: info.size,
+            checksums: info.checksums,
+        };
+        // The object is durable; now the upload and all its parts (chosen or not) go,
+        // and the completion is remembered for retries.
+        let leftovers = self
+            .forget_upload(upload_id, Some((bucket, key, requested, &done)))
+            .await?;
         self.drop_blobs(leftovers).await;
-        Ok(info)
+        Ok(done)
+    }
+
+    /// A retried completion: the recorded answer when the same upload was completed
+    /// recently with the same part list, else `NoSuchUpload`.
+    async fn completed_before(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        requested: &[(i32, String)],
+    ) -> StoreResult<CompletedUpload> {
+        let row = sqlx::query(
+            "SELECT etag, size, checksums FROM completed_uploads \
+             WHERE upload_id = ? AND bucket = ? AND key = ? AND parts_digest = ? AND completed_ms >= ?",
+        )
+        .bind(upload_id)
+        .bind(bucket)
+        .bind(key)
+        .bind(parts_digest(requested))
+        .bind(now_ms() - COMPLETED_UPLOAD_RETENTION_MS)
+        .fetch_optional(&self.db)
+        .await?
+        .ok_or(StoreError::NoSuchUpload)?;
+        let size: i64 = row.try_get("size")?;
+        let checksums: String = row.try_get("checksums")?;
+        Ok(CompletedUpload {
+            etag: row.try_get("etag")?,
+            size: size as u64,
+            checksums: serde_json::from_str(&checksums)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        })
     }
 
     fn concat_parts(&self, parts: Vec<PartInfo>) -> ByteStream {
@@ -297,14 +363,43 @@ impl Store {
     /// Aborts an upload and deletes its parts.
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> StoreResult<()> {
         self.upload(bucket, key, upload_id).await?;
-        let blobs = self.forget_upload(upload_id).await?;
+        let blobs = self.forget_upload(upload_id, None).await?;
         self.drop_blobs(blobs).await;
         Ok(())
     }
 
-    /// Removes the upload's rows and returns its part blobs (now pending deletion).
-    async fn forget_upload(&self, upload_id: &str) -> StoreResult<Vec<String>> {
+    /// Removes the upload's rows and returns its part blobs (now pending deletion). A
+    /// completion (bucket, key, part list, answer) is recorded in the same transaction,
+    /// and records past their retention are pruned.
+    async fn forget_upload(
+        &self,
+        upload_id: &str,
+        completed: Option<Completion<'_>>,
+    ) -> StoreResult<Vec<String>> {
         let mut tx = db::begin_write(&self.db).await?;
+        if let Some((bucket, key, requested, done)) = completed {
+            let checksums = serde_json::to_string(&done.checksums)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let now = now_ms();
+            sqlx::query("DELETE FROM completed_uploads WHERE completed_ms < ?")
+                .bind(now - COMPLETED_UPLOAD_RETENTION_MS)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO completed_uploads (upload_id, bucket, key, parts_digest, etag, size, checksums, completed_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id) DO NOTHING",
+            )
+            .bind(upload_id)
+            .bind(bucket)
+            .bind(key)
+            .bind(parts_digest(requested))
+            .bind(&done.etag)
+            .bind(done.size as i64)
+            .bind(&checksums)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         let rows = sqlx::query("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
             .bind(upload_id)
             .fetch_all(&mut *tx)

@@ -388,3 +388,115 @@ async fn a_policy_patch_replaces_lists_and_sets_the_acl_with_the_policy() {
         ["b.test", "c.test"]
     );
 }
+
+/// Unfinished uploads do not keep a bucket alive: deleting it aborts them and frees their
+/// parts' blobs; objects still make it BucketNotEmpty.
+#[tokio::test]
+async fn delete_bucket_aborts_pending_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_bucket("b", BucketAcl::Private).await.unwrap();
+    let up = store
+        .create_upload("b", "k", Default::default(), None)
+        .await
+        .unwrap();
+    for n in [1, 2] {
+        store
+            .put_part("b", "k", &up.upload_id, n, &[], None, body(b"part"), |_| {
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(blob_count(dir.path()), 2);
+    store.delete_bucket("b").await.unwrap();
+    assert_eq!(blob_count(dir.path()), 0);
+    assert!(matches!(
+        store.bucket("b").await,
+        Err(StoreError::NoSuchBucket)
+    ));
+
+    store.create_bucket("b", BucketAcl::Private).await.unwrap();
+    assert!(matches!(
+        store.upload("b", "k", &up.upload_id).await,
+        Err(StoreError::NoSuchUpload)
+    ));
+    store
+        .put_object("b", "o", PutOptions::default(), body(b"v"), |_| Ok(()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.delete_bucket("b").await,
+        Err(StoreError::BucketNotEmpty)
+    ));
+}
+
+/// A completion repeated with the same part list answers the same; anything else about
+/// a finished upload is NoSuchUpload.
+#[tokio::test]
+async fn repeated_completion_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.create_bucket("b", BucketAcl::Private).await.unwrap();
+    let up = store
+        .create_upload("b", "mp", Default::default(), None)
+        .await
+        .unwrap();
+    let part = store
+        .put_part(
+            "b",
+            "mp",
+            &up.upload_id,
+            1,
+            &[],
+            None,
+            body(b"only"),
+            |_| Ok(()),
+        )
+        .await
+        .unwrap();
+    let listed = [(1, format!("\"{}\"", part.etag))];
+    let first = store
+        .complete_upload("b", "mp", &up.upload_id, &listed, PutOptions::default())
+        .await
+        .unwrap();
+    let again = store
+        .complete_upload("b", "mp", &up.upload_id, &listed, PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    assert_eq!(first.size, 4);
+    for (key, id, parts) in [
+        ("mp", up.upload_id.as_str(), vec![(1, "0".repeat(32))]),
+        ("other", up.upload_id.as_str(), listed.to_vec()),
+        ("mp", "unknown", listed.to_vec()),
+    ] {
+        assert!(matches!(
+            store
+                .complete_upload("b", key, id, &parts, PutOptions::default())
+                .await,
+            Err(StoreError::NoSuchUpload)
+        ));
+    }
+    assert_eq!(read_all(&store, "b", "mp").await, b"only");
+}
+
+#[test]
+fn bucket_name_problems_name_the_rule() {
+    for ok in ["abc", "my-bucket", "a.b.c", "0images", &"x".repeat(63)] {
+        assert_eq!(store::bucket_name_problem(ok), None, "{ok}");
+    }
+    for (bad, rule) in [
+        ("ab", "2 characters"),
+        ("Upper", "'U'"),
+        ("under_score", "'_'"),
+        ("-lead", "begin and end"),
+        ("trail.", "begin and end"),
+        ("a..b", "adjacent dots"),
+        ("192.168.1.1", "IP address"),
+        ("xn--abc", "xn--"),
+    ] {
+        let m = store::bucket_name_problem(bad).unwrap_or_default();
+        assert!(m.contains(rule) && m.contains("3 to 63"), "{bad}: {m}");
+    }
+}

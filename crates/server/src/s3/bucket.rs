@@ -4,7 +4,7 @@
 use super::{ImgdS3, S3Res, ok, s3_err, timestamp_ms};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request};
-use store::BucketAcl;
+use store::{BucketAcl, StoreError};
 
 /// Maps a canned ACL header to the ACLs imgd implements.
 pub(crate) fn canned_bucket_acl(acl: Option<&str>) -> s3s::S3Result<BucketAcl> {
@@ -96,11 +96,18 @@ impl ImgdS3 {
                 ),
             ));
         }
-        self.store
-            .create_bucket(&req.input.bucket, acl)
-            .await
-            .map_err(s3_err)?;
-        tracing::info!(bucket = %req.input.bucket, acl = acl.as_str(), "bucket created");
+        match self.store.create_bucket(&req.input.bucket, acl).await {
+            Ok(()) => {
+                tracing::info!(bucket = %req.input.bucket, acl = acl.as_str(), "bucket created");
+            }
+            // S3's legacy us-east-1 behaviour: re-creating a bucket the caller owns
+            // succeeds (only the root key gets here; extra keys are refused in the access
+            // check). Elsewhere it is BucketAlreadyOwnedByYou. The stored ACL is kept:
+            // clients that create their bucket at every start must not flip a public
+            // bucket back to private.
+            Err(StoreError::BucketExists) if self.region == "us-east-1" => {}
+            Err(e) => return Err(s3_err(e)),
+        }
         ok(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
         })

@@ -42,6 +42,11 @@ fn max_keys(v: Option<i32>) -> s3s::S3Result<usize> {
     }
 }
 
+/// `delimiter=` with no value means no delimiter: S3 then omits `<Delimiter>` too.
+fn delimiter(d: Option<&String>) -> Option<&String> {
+    d.filter(|d| !d.is_empty())
+}
+
 fn object_entry(o: &ObjectInfo, e: &Encoder, with_owner: bool) -> Object {
     Object {
         e_tag: Some(etag(&o.etag)),
@@ -93,7 +98,7 @@ impl ImgdS3 {
             .list_page(
                 &i.bucket,
                 i.prefix.as_ref(),
-                i.delimiter.as_ref(),
+                delimiter(i.delimiter.as_ref()),
                 i.marker.clone(),
                 max,
             )
@@ -112,7 +117,7 @@ impl ImgdS3 {
                     .collect(),
             ),
             common_prefixes: Some(prefixes(&page, &e)),
-            delimiter: e.opt(i.delimiter.as_ref()),
+            delimiter: e.opt(delimiter(i.delimiter.as_ref())),
             next_marker: e.opt(page.next_marker.as_ref()),
             encoding_type: i.encoding_type.clone(),
             request_charged: None,
@@ -141,7 +146,7 @@ impl ImgdS3 {
             .list_page(
                 &i.bucket,
                 i.prefix.as_ref(),
-                i.delimiter.as_ref(),
+                delimiter(i.delimiter.as_ref()),
                 after,
                 max,
             )
@@ -164,7 +169,7 @@ impl ImgdS3 {
             next_continuation_token: page.next_marker.as_ref().map(|m| B64URL.encode(m)),
             contents: Some(contents),
             common_prefixes: Some(common),
-            delimiter: e.opt(i.delimiter.as_ref()),
+            delimiter: e.opt(delimiter(i.delimiter.as_ref())),
             encoding_type: i.encoding_type.clone(),
             start_after: e.opt(i.start_after.as_ref()),
             request_charged: None,
@@ -181,7 +186,7 @@ impl ImgdS3 {
             .list_page(
                 &i.bucket,
                 i.prefix.as_ref(),
-                i.delimiter.as_ref(),
+                delimiter(i.delimiter.as_ref()),
                 i.key_marker.clone(),
                 max,
             )
@@ -207,7 +212,7 @@ impl ImgdS3 {
         ok(ListObjectVersionsOutput {
             common_prefixes: Some(prefixes(&page, &e)),
             delete_markers: None,
-            delimiter: e.opt(i.delimiter.as_ref()),
+            delimiter: e.opt(delimiter(i.delimiter.as_ref())),
             encoding_type: i.encoding_type.clone(),
             is_truncated: Some(page.truncated),
             key_marker: Some(e.opt(i.key_marker.as_ref()).unwrap_or_default()),

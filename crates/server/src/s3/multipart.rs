@@ -340,7 +340,8 @@ impl ImgdS3 {
             next_upload_id_marker: truncated.then_some(next_id).flatten(),
             max_uploads: Some(max as i32),
             prefix: i.prefix.clone(),
-            delimiter: i.delimiter.clone(),
+            // An empty delimiter is no delimiter, and S3 then omits the element.
+            delimiter: i.delimiter.clone().filter(|d| !d.is_empty()),
             uploads: Some(list),
             ..Default::default()
         })
