@@ -202,7 +202,7 @@ def metric(server, name: str, **labels) -> float:
     text = requests.get(f"{server.endpoint}/_imgd/metrics", timeout=10).text
     total = 0.0
     for line in text.splitlines():
-        m = re.match(r"([a-zA-Z_:]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$", line)
+        m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([0-9.eE+-]+)$", line)
         if not m or m.group(1) != name:
             continue
         got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))

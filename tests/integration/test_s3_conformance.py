@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY, SECRET_KEY, Imgd, s3_client, tool
+from conftest import ACCESS_KEY, SECRET_KEY, Imgd, metric, s3_client, tool
 
 MIB = 1024 * 1024
 
@@ -127,6 +127,27 @@ def test_chunked_put_without_content_length_is_stored_whole(imgd, s3, bucket, si
     got = s3.get_object(Bucket=bucket, Key="chunked.bin")
     assert got["ContentLength"] == len(data)
     assert got["Body"].read() == data
+
+
+def test_chunked_put_naming_an_unknown_key_is_refused_without_spooling(imgd, s3, bucket):
+    # The body is written to disk only for a key that exists: an unknown key's chunked
+    # upload goes to s3s unspooled, which refuses it and stores nothing.
+    spooled = metric(imgd, "imgd_s3_spooled_uploads_total")
+    h = {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+    url = f"{imgd.endpoint}/{bucket}/stranger.bin"
+    req = AWSRequest(method="PUT", url=url, headers=h)
+    SigV4Auth(Credentials("AKIDNOBODYKNOWS00000", "x" * 40), "s3", "us-east-1").add_auth(req)
+    r = requests.put(url, headers=dict(req.headers.items()), data=chunks(b"q" * 100_000), timeout=30)
+    assert r.status_code in (403, 411), r.text
+    assert "<Message>" in r.text
+    assert metric(imgd, "imgd_s3_spooled_uploads_total") == spooled
+    # A known key's chunked upload is spooled (and counted).
+    ok = signed("PUT", f"{imgd.endpoint}/{bucket}/known.bin", "UNSIGNED-PAYLOAD", data=chunks(b"k" * 1000))
+    assert ok.status_code == 200, ok.text
+    assert metric(imgd, "imgd_s3_spooled_uploads_total") == spooled + 1
+    with pytest.raises(ClientError) as e:
+        s3.head_object(Bucket=bucket, Key="stranger.bin")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
 def test_chunked_put_with_wrong_signed_hash_is_refused(imgd, s3, bucket):

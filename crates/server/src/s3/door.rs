@@ -38,6 +38,8 @@ pub fn s3_service(
         cfg.root_secret_key.clone(),
     ));
     builder.set_access(ImgdAccess::new(store, cfg.root_access_key.clone()));
+    // Bucket names are judged in ImgdAccess, whose refusal says which rule was broken.
+    builder.set_validation(super::auth::ImgdNames);
     if let Some(domain) = cfg.domain.as_deref().filter(|d| !d.is_empty()) {
         // imgd's own host parser, so s3s resolves `bucket.<domain>` exactly as the
         // delivery and OSS doors do.
@@ -59,6 +61,8 @@ pub struct S3Door {
     region: String,
     domain: Option<String>,
     clock: Clock,
+    /// The root access key: a body is only spooled for a key that exists.
+    root_access_key: String,
 }
 
 /// S3's XML error document for a refusal made in the door.
@@ -78,7 +82,31 @@ impl S3Door {
             region: cfg.region.clone(),
             domain: cfg.domain.clone().filter(|d| !d.is_empty()),
             clock: cfg.clock,
+            root_access_key: cfg.root_access_key.clone(),
         }
+    }
+
+    /// Whether the SigV4 `Authorization` header names the root key or an active extra
+    /// key. Spooling writes the body to disk before s3s checks the signature, so a
+    /// request naming no known key is left for s3s to refuse unspooled.
+    async fn names_a_known_key(&self, headers: &http::HeaderMap) -> bool {
+        let access_key = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.strip_prefix("AWS4-HMAC-SHA256"))
+            .and_then(|rest| {
+                rest.split(',')
+                    .find_map(|p| p.trim().strip_prefix("Credential="))
+            })
+            .and_then(|cred| cred.split('/').next())
+            .unwrap_or("");
+        if access_key.is_empty() {
+            return false;
+        }
+        if access_key == self.root_access_key {
+            return true;
+        }
+        matches!(self.store.active_access_key(access_key).await, Ok(Some(_)))
     }
 
     pub async fn handle(
@@ -194,6 +222,21 @@ impl S3Door {
         // On a virtual host the path is all key (`/k` is an object, not bucket `k`), and
         // s3s already signs the bucket-level resource as `/bucket/` there.
         let mut req = req.map(s3s::Body::from);
+        // s3s refuses a PUT without Content-Length (chunked) before imgd's code runs.
+        if super::put::needs_spool(&req) && self.names_a_known_key(req.headers()).await {
+            let path = req.uri().path().to_owned();
+            metrics::counter!("imgd_s3_spooled_uploads_total").increment(1);
+            req = match super::put::spool_body(req).await {
+                Ok(req) => req,
+                Err(e) => {
+                    return full(
+                        e.status,
+                        "application/xml",
+                        xml::s3_error_document(e.code, &e.message, &path, request_id),
+                    );
+                }
+            };
+        }
         // The operations read the query the route already parsed (`x-oss-process`).
         req.extensions_mut().insert(query.clone());
         if !virtual_host && let Some(uri) = guard::sigv2_bucket_uri(req.uri(), query, req.headers())
@@ -208,6 +251,19 @@ impl S3Door {
                     parts.headers.remove(http::header::CONTENT_TYPE);
                     parts.headers.remove(http::header::CONTENT_LENGTH);
                     return Response::from_parts(parts, empty_body());
+                }
+                // Refusals s3s makes itself may lack a message; clients then print
+                // "Unknown". s3s renders error documents as one buffer.
+                if (parts.status.is_client_error() || parts.status.is_server_error())
+                    && let Some(doc) = body
+                        .bytes()
+                        .and_then(|b| crate::kernel::error::s3_error_with_message(&b))
+                {
+                    parts.headers.remove(http::header::CONTENT_LENGTH);
+                    return Response::from_parts(
+                        parts,
+                        crate::kernel::body::bytes_body(doc.into()),
+                    );
                 }
                 Response::from_parts(
                     parts,

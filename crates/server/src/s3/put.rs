@@ -106,7 +106,6 @@ pub(crate) const MAX_SPOOLED_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 // Called by `S3Door::handle` (door.rs) before s3s; until that one-line hook lands the
 // compiler sees only the tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 /// Whether this request is a PUT whose body s3s 0.14.1 would refuse with
 /// `MissingContentLength` before imgd's code runs: no `Content-Length` (the client sent
 /// `Transfer-Encoding: chunked`) and a payload that is either `UNSIGNED-PAYLOAD` or a
@@ -134,7 +133,6 @@ pub(crate) fn needs_spool<B>(req: &http::Request<B>) -> bool {
 
 // Called by `S3Door::handle` (door.rs) before s3s; until that one-line hook lands the
 // compiler sees only the tests use it.
-#[cfg_attr(not(test), allow(dead_code))]
 /// The fix for [`needs_spool`] requests: the body is written to an unlinked temporary
 /// file (memory stays bounded, as for every body), then handed to s3s from that file with
 /// the `Content-Length` it turned out to have. `Content-Length` is not among the signed
