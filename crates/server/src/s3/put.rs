@@ -104,8 +104,6 @@ impl ImgdS3 {
 /// S3's limit on a single PUT; a spooled body (below) longer than this is refused.
 pub(crate) const MAX_SPOOLED_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
-// Called by `S3Door::handle` (door.rs) before s3s; until that one-line hook lands the
-// compiler sees only the tests use it.
 /// Whether this request is a PUT whose body s3s 0.14.1 would refuse with
 /// `MissingContentLength` before imgd's code runs: no `Content-Length` (the client sent
 /// `Transfer-Encoding: chunked`) and a payload that is either `UNSIGNED-PAYLOAD` or a
@@ -131,8 +129,6 @@ pub(crate) fn needs_spool<B>(req: &http::Request<B>) -> bool {
         && plain_payload
 }
 
-// Called by `S3Door::handle` (door.rs) before s3s; until that one-line hook lands the
-// compiler sees only the tests use it.
 /// The fix for [`needs_spool`] requests: the body is written to an unlinked temporary
 /// file (memory stays bounded, as for every body), then handed to s3s from that file with
 /// the `Content-Length` it turned out to have. `Content-Length` is not among the signed
