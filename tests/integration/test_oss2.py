@@ -475,3 +475,15 @@ def test_style_suffixes_resolve_on_the_oss_door_as_on_s3(imgd, name, bucket):
     bucket.put_object("saw.jpg!literal", b"a real key")
     imgd.cli("style", "put", name, "literal", "image/resize,w_10")
     assert bucket.get_object("saw.jpg!literal").read() == b"a real key"
+
+
+def test_chunked_put_of_unknown_length(bucket):
+    # oss2 sends an iterable body with Transfer-Encoding: chunked and no Content-Length,
+    # as S3 clients streaming an upload do; the OSS door stores it whole, like the S3 door.
+    parts = [bytes([i]) * 70_000 for i in range(5)]
+    result = bucket.put_object("chunked.bin", iter(parts))
+    assert result.status == 200
+    data = b"".join(parts)
+    assert result.etag == hashlib.md5(data).hexdigest().upper()
+    got = bucket.get_object("chunked.bin")
+    assert got.content_length == len(data) and got.read() == data

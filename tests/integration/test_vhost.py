@@ -250,9 +250,13 @@ def test_s3_presigned_urls_via_virtual_host(srv):
 
 
 def test_anonymous_bucket_root_is_a_listing_for_the_s3_door(srv):
-    # Listing needs a signature even on a public bucket: S3's AccessDenied, not the
-    # delivery door's "expected a key".
+    # The bucket root of a public bucket is S3's anonymous listing (as S3 serves
+    # public-read buckets), not the delivery door's "expected a key"; a private bucket's
+    # root stays AccessDenied.
     r = vget(srv, "photos", "/")
+    assert r.status_code == 200 and "<ListBucketResult" in r.text, r.text
+    assert "<Key>dir/a.txt</Key>" in r.text
+    r = vget(srv, "locked", "/")
     assert r.status_code == 403 and code_of(r) == "AccessDenied", r.text
     assert "dir/a.txt" not in r.text
 

@@ -237,6 +237,7 @@ impl S3Door {
                 }
             };
         }
+        drop_unreadable_range(req.headers_mut());
         // The operations read the query the route already parsed (`x-oss-process`).
         req.extensions_mut().insert(query.clone());
         if !virtual_host && let Some(uri) = guard::sigv2_bucket_uri(req.uri(), query, req.headers())
@@ -285,5 +286,32 @@ impl S3Door {
                 )
             }
         }
+    }
+}
+
+/// A `Range` the kernel's parser cannot read (several ranges, another unit, a malformed
+/// spec) is ignored and the whole object sent, as RFC 9110 allows, S3 does for multiple
+/// ranges, and the OSS and delivery doors do; s3s 0.14.1 would refuse it with 400
+/// `InvalidArgument`. Only an unsigned header is dropped: a SigV4 header signature that
+/// covers `range` would no longer verify, so such a request keeps s3s's answer.
+fn drop_unreadable_range(headers: &mut http::HeaderMap) {
+    let unreadable = headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| crate::kernel::range::parse(v).is_none());
+    if !unreadable {
+        return;
+    }
+    let signed = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("SignedHeaders=").nth(1))
+        .and_then(|rest| rest.split(',').next())
+        .is_some_and(|list| {
+            list.split(';')
+                .any(|h| h.trim().eq_ignore_ascii_case("range"))
+        });
+    if !signed {
+        headers.remove(http::header::RANGE);
     }
 }
