@@ -375,16 +375,7 @@ impl Store {
         .bind(name)
         .fetch_all(&mut *tx)
         .await?;
-        let mut orphans = Vec::with_capacity(part_blobs.len());
-        for row in part_blobs {
-            let blob: String = row.try_get("blob")?;
-            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
-                .bind(&blob)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
-            orphans.push(blob);
-        }
+        let orphans = multipart::list_disowned(&mut tx, part_blobs).await?;
         sqlx::query("DELETE FROM uploads WHERE bucket = ?")
             .bind(name)
             .execute(&mut *tx)

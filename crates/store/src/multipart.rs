@@ -404,16 +404,7 @@ impl Store {
             .bind(upload_id)
             .fetch_all(&mut *tx)
             .await?;
-        let mut blobs = Vec::with_capacity(rows.len());
-        for row in rows {
-            let blob: String = row.try_get("blob")?;
-            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
-                .bind(&blob)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
-            blobs.push(blob);
-        }
+        let blobs = list_disowned(&mut tx, rows).await?;
         sqlx::query("DELETE FROM uploads WHERE upload_id = ?")
             .bind(upload_id)
             .execute(&mut *tx)
@@ -521,4 +512,25 @@ fn part_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<PartInfo> {
         checksums: serde_json::from_str(&checksums)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
+}
+
+/// The blobs of part rows just deleted in `tx`, listed in `pending_blobs` in that same
+/// transaction (no blob is ever left unowned and unlisted), for deletion once it commits.
+pub(crate) async fn list_disowned(
+    tx: &mut crate::db::DbTx,
+    rows: Vec<sqlx::sqlite::SqliteRow>,
+) -> StoreResult<Vec<String>> {
+    let mut blobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let blob: String = row.try_get("blob")?;
+        sqlx::query(
+            "INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING",
+        )
+        .bind(&blob)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        blobs.push(blob);
+    }
+    Ok(blobs)
 }
