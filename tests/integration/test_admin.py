@@ -158,6 +158,9 @@ def test_policy_styles_and_secrets_take_effect(admin):
     assert call(admin, "GET", "buckets/adm/styles").json()["styles"] == []
     gone = call(admin, "DELETE", "buckets/adm/styles/small")
     assert gone.status_code == 400 and "small" in gone.json()["message"]
+    # On a bucket that does not exist the answer names the bucket, not the style.
+    nobucket = call(admin, "DELETE", "buckets/no-such-bucket-here/styles/small")
+    assert nobucket.status_code == 404 and nobucket.json()["error"] == "NoSuchBucket"
 
 
 def test_policy_read_returns_every_field_that_was_put(admin):
@@ -423,7 +426,7 @@ EXPECTED = {
     ("put", "/buckets/{bucket}/policy"): (404, "NoSuchBucket"),
     ("get", "/buckets/{bucket}/styles"): (404, "NoSuchBucket"),
     ("put", "/buckets/{bucket}/styles/{name}"): (404, "NoSuchBucket"),
-    ("delete", "/buckets/{bucket}/styles/{name}"): (400, "InvalidArgument"),
+    ("delete", "/buckets/{bucket}/styles/{name}"): (404, "NoSuchBucket"),
     ("get", "/secrets"): (200, None),
     ("post", "/secrets"): (404, "NoSuchBucket"),
     ("post", "/secrets/{id}/revoke"): (400, "InvalidArgument"),

@@ -77,6 +77,8 @@ impl Store {
             .execute(&self.db)
             .await?;
         if res.rows_affected() == 0 {
+            // Nothing deleted: say which of the two is missing, the bucket or its style.
+            self.bucket(bucket).await?;
             return Err(StoreError::InvalidArgument(format!(
                 "bucket {bucket} has no style {name:?}"
             )));
