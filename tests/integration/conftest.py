@@ -59,10 +59,15 @@ class Imgd:
         e.update(self.extra_env)
         return e
 
+    # What `start` runs `imgd serve` with; ImgdCustom adds arguments and a directory.
+    serve_args: tuple = ()
+    cwd = None
+
     def start(self, timeout: float = 20.0) -> "Imgd":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BIN, "serve"], env=self.env(), stdout=log, stderr=log)
+        self.proc = subprocess.Popen([BIN, "serve", *self.serve_args], env=self.env(), stdout=log, stderr=log,
+                                     cwd=self.cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -167,23 +172,6 @@ class ImgdCustom(Imgd):
         for name in self.drop:
             e.pop(name, None)
         return e
-
-    def start(self, timeout: float = 20.0) -> "ImgdCustom":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BIN, "serve", *self.serve_args], env=self.env(), stdout=log, stderr=log,
-                                     cwd=self.cwd)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"imgd exited early:\n{self.log()}")
-            try:
-                if requests.get(f"{self.endpoint}/_imgd/health", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"imgd did not become healthy:\n{self.log()}")
 
     def cli(self, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
         """`env` overrides this call's environment; a None value removes the variable."""
