@@ -70,15 +70,16 @@ pub async fn build(
         }
         None => None,
     };
-    let s3 = S3Door::new(
-        s3_service(store.clone(), images.clone(), cfg, None)?,
-        store.clone(),
-        cfg,
-    );
     let callers = Callers::new(
         store.clone(),
         cfg.root_access_key.clone(),
         cfg.root_secret_key.clone(),
+    );
+    let s3 = S3Door::new(
+        s3_service(store.clone(), images.clone(), cfg, None)?,
+        store.clone(),
+        callers.clone(),
+        cfg,
     );
     let routing = Routing {
         domain: cfg.domain.clone().filter(|d| !d.is_empty()),

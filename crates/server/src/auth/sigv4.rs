@@ -60,6 +60,27 @@ fn parse_authorization(value: &str) -> Option<ParsedAuthorization<'_>> {
     (scope.next() == Some("aws4_request")).then_some(parsed)
 }
 
+fn authorization(headers: &HeaderMap) -> Option<ParsedAuthorization<'_>> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_authorization)
+}
+
+/// The access key a SigV4 `Authorization` header names (not yet verified).
+pub fn header_access_key(headers: &HeaderMap) -> Option<&str> {
+    authorization(headers).map(|a| a.access_key)
+}
+
+/// Whether a SigV4 `Authorization` header lists `name` among its signed headers.
+pub fn header_is_signed(headers: &HeaderMap, name: &str) -> bool {
+    authorization(headers).is_some_and(|a| {
+        a.signed_headers
+            .iter()
+            .any(|h| h.trim().eq_ignore_ascii_case(name))
+    })
+}
+
 /// Whether `headers` carry a SigV4 `Authorization` header.
 pub fn is_sigv4(headers: &HeaderMap) -> bool {
     headers

@@ -49,6 +49,16 @@ impl ImageService {
                 style,
             });
         }
+        // Only a bucket with style delimiters can mean a suffix; for the others (most)
+        // the door's own read of the key is the only lookup. Settings come from memory.
+        match self.store.bucket_view(bucket).await {
+            Ok((_, settings)) if settings.style_delimiters.iter().all(|d| d.is_empty()) => {
+                return Ok(plain());
+            }
+            Ok(_) => {}
+            Err(StoreError::NoSuchBucket) => return Ok(plain()),
+            Err(e) => return Err(e.into()),
+        }
         match self.store.object(bucket, key).await {
             Ok(_) | Err(StoreError::NoSuchBucket) => Ok(plain()),
             Err(StoreError::NoSuchKey) => Ok(match self.split_style_suffix(bucket, key).await? {
@@ -120,8 +130,8 @@ impl ImageService {
         bucket: &str,
         key: &str,
     ) -> Result<Option<(String, Pipeline, String)>, ImageError> {
-        let settings = match self.store.bucket_settings(bucket).await {
-            Ok(s) => s,
+        let settings = match self.store.bucket_view(bucket).await {
+            Ok((_, s)) => s,
             Err(StoreError::NoSuchBucket) => return Ok(None),
             Err(e) => return Err(e.into()),
         };

@@ -224,7 +224,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     /// The S3 service as `s3_service` builds it, plus the door's hooks for issue 12:
-    /// [`ImgdNames`] in s3s and [`crate::kernel::error::s3_error_with_message`] on its
+    /// [`ImgdNames`] in s3s and [`crate::s3::messages::s3_error_with_message`] on its
     /// answers.
     async fn call(service: &s3s::service::S3Service, method: &str, path: &str) -> (u16, String) {
         let req = http::Request::builder()
@@ -239,7 +239,7 @@ mod tests {
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let text = crate::kernel::error::s3_error_with_message(&body)
+        let text = crate::s3::messages::s3_error_with_message(&body)
             .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
         (status, text)
     }

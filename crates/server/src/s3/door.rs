@@ -7,6 +7,7 @@ use super::ImgdS3;
 use super::auth::{ImgdAccess, ImgdAuth};
 use super::cors;
 use super::guard::{self, Refusal};
+use crate::auth::Callers;
 use crate::images::ImageService;
 use crate::kernel::{BoxBody, Clock, Query, empty_body, full, vhost, xml};
 use crate::{ServerConfig, ServerError};
@@ -61,8 +62,8 @@ pub struct S3Door {
     region: String,
     domain: Option<String>,
     clock: Clock,
-    /// The root access key: a body is only spooled for a key that exists.
-    root_access_key: String,
+    /// Who the access keys are: a body is only spooled for a key that exists.
+    callers: Callers,
 }
 
 /// S3's XML error document for a refusal made in the door.
@@ -75,14 +76,14 @@ fn refusal_response(refusal: &Refusal, resource: &str, request_id: &str) -> Resp
 }
 
 impl S3Door {
-    pub fn new(service: S3Service, store: Store, cfg: &ServerConfig) -> Self {
+    pub fn new(service: S3Service, store: Store, callers: Callers, cfg: &ServerConfig) -> Self {
         S3Door {
             service,
             store,
             region: cfg.region.clone(),
             domain: cfg.domain.clone().filter(|d| !d.is_empty()),
             clock: cfg.clock,
-            root_access_key: cfg.root_access_key.clone(),
+            callers,
         }
     }
 
@@ -90,23 +91,10 @@ impl S3Door {
     /// key. Spooling writes the body to disk before s3s checks the signature, so a
     /// request naming no known key is left for s3s to refuse unspooled.
     async fn names_a_known_key(&self, headers: &http::HeaderMap) -> bool {
-        let access_key = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|a| a.strip_prefix("AWS4-HMAC-SHA256"))
-            .and_then(|rest| {
-                rest.split(',')
-                    .find_map(|p| p.trim().strip_prefix("Credential="))
-            })
-            .and_then(|cred| cred.split('/').next())
-            .unwrap_or("");
-        if access_key.is_empty() {
-            return false;
+        match crate::auth::sigv4::header_access_key(headers) {
+            Some(key) => matches!(self.callers.lookup(key).await, Ok(Some(_))),
+            None => false,
         }
-        if access_key == self.root_access_key {
-            return true;
-        }
-        matches!(self.store.active_access_key(access_key).await, Ok(Some(_)))
     }
 
     pub async fn handle(
@@ -219,8 +207,6 @@ impl S3Door {
             tracing::info!(code = refusal.code, message = %refusal.message, path = req.uri().path(), "request refused before signature check");
             return refusal_response(&refusal, req.uri().path(), request_id);
         }
-        // On a virtual host the path is all key (`/k` is an object, not bucket `k`), and
-        // s3s already signs the bucket-level resource as `/bucket/` there.
         let mut req = req.map(s3s::Body::from);
         // s3s refuses a PUT without Content-Length (chunked) before imgd's code runs.
         if super::put::needs_spool(&req) && self.names_a_known_key(req.headers()).await {
@@ -240,6 +226,8 @@ impl S3Door {
         drop_unreadable_range(req.headers_mut());
         // The operations read the query the route already parsed (`x-oss-process`).
         req.extensions_mut().insert(query.clone());
+        // On a virtual host the path is all key (`/k` is an object, not bucket `k`), and
+        // s3s already signs the bucket-level resource as `/bucket/` there.
         if !virtual_host && let Some(uri) = guard::sigv2_bucket_uri(req.uri(), query, req.headers())
         {
             *req.uri_mut() = uri;
@@ -258,7 +246,7 @@ impl S3Door {
                 if (parts.status.is_client_error() || parts.status.is_server_error())
                     && let Some(doc) = body
                         .bytes()
-                        .and_then(|b| crate::kernel::error::s3_error_with_message(&b))
+                        .and_then(|b| super::messages::s3_error_with_message(&b))
                 {
                     parts.headers.remove(http::header::CONTENT_LENGTH);
                     return Response::from_parts(

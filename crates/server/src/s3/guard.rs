@@ -48,8 +48,7 @@ pub fn check(
     region: &str,
     now_unix: i64,
 ) -> Result<(), Refusal> {
-    let query_param = |name: &str| query.get(name);
-    if let Some(expires) = query_param("X-Amz-Expires") {
+    if let Some(expires) = query.get("X-Amz-Expires") {
         let secs: u64 = expires.parse().map_err(|_| Refusal {
             status: StatusCode::BAD_REQUEST,
             code: "AuthorizationQueryParametersError",
@@ -63,14 +62,14 @@ pub fn check(
                     .into(),
             });
         }
-        if let Some(signed_at) = query_param("X-Amz-Date").and_then(amz_date)
+        if let Some(signed_at) = query.get("X-Amz-Date").and_then(amz_date)
             && signed_at.saturating_add(secs as i64) < now_unix
         {
             return Err(expired());
         }
     }
-    if query_param("AWSAccessKeyId").is_some()
-        && let Some(expires) = query_param("Expires")
+    if query.get("AWSAccessKeyId").is_some()
+        && let Some(expires) = query.get("Expires")
     {
         let at: i64 = expires.parse().map_err(|_| Refusal {
             status: StatusCode::BAD_REQUEST,
@@ -88,7 +87,8 @@ pub fn check(
             });
         }
     }
-    let credential = query_param("X-Amz-Credential")
+    let credential = query
+        .get("X-Amz-Credential")
         .map(str::to_owned)
         .or_else(|| {
             let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;

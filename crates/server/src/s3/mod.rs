@@ -21,6 +21,7 @@ mod door;
 mod get;
 pub mod guard;
 mod list;
+mod messages;
 mod multipart;
 mod ownership;
 mod policy;
