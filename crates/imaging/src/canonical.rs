@@ -94,6 +94,37 @@ fn step_segment(step: &Step) -> String {
         Step::Watermark(watermark) => watermark_segment(watermark),
         Step::Info => "info".to_owned(),
         Step::AverageHue => "average-hue".to_owned(),
+        // Steps no OSS action spells: names of their own, never valid OSS, so no two
+        // pipelines share a canonical string.
+        Step::Flip {
+            horizontal,
+            vertical,
+        } => format!(
+            "cf-flip,h_{},v_{}",
+            u8::from(*horizontal),
+            u8::from(*vertical)
+        ),
+        Step::Adjust(a) => format!(
+            "cf-adjust,b_{},c_{},g_{},s_{}",
+            a.brightness_milli, a.contrast_milli, a.gamma_milli, a.saturation_milli
+        ),
+        Step::Trim(crate::ir::Trim::Edges {
+            top,
+            right,
+            bottom,
+            left,
+        }) => format!("cf-trim,t_{top},r_{right},b_{bottom},l_{left}"),
+        Step::Trim(crate::ir::Trim::Border) => "cf-trim,border".to_owned(),
+        Step::FocalCrop {
+            width,
+            height,
+            focus,
+        } => format!(
+            "cf-focal-crop,w_{width},h_{height},x_{},y_{}",
+            focus.x_milli, focus.y_milli
+        ),
+        Step::FirstFrame => "cf-first-frame".to_owned(),
+        Step::Facts => "cf-facts".to_owned(),
     }
 }
 

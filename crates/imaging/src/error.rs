@@ -28,6 +28,15 @@ impl fmt::Display for Field {
 pub enum ProcessError {
     #[error("process string is empty")]
     Empty,
+    /// A Cloudflare-style option (`/cdn-cgi/image/`, flexible variants) imgd does not know.
+    #[error("unknown option {option:?}")]
+    UnknownOption { option: String },
+    #[error("option {option}: {message}, got {got:?}")]
+    BadOption {
+        option: String,
+        got: String,
+        message: &'static str,
+    },
     #[error("process string is {len} bytes long, the limit is {max}")]
     TooLong { len: usize, max: usize },
     #[error("process string has {count} actions, the limit is {max}")]
@@ -124,6 +133,9 @@ impl ProcessError {
                 Some("watermark")
             }
             ProcessError::InvalidStyleName { .. } | ProcessError::MalformedStyle => Some("style"),
+            ProcessError::UnknownOption { option } | ProcessError::BadOption { option, .. } => {
+                Some(option)
+            }
             ProcessError::Empty
             | ProcessError::TooLong { .. }
             | ProcessError::TooManyActions { .. }

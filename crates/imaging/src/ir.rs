@@ -227,6 +227,79 @@ pub enum Step {
     Info,
     /// Report the average colour as JSON instead of returning an image.
     AverageHue,
+    /// Mirror the image: left-right (`horizontal`), top-bottom (`vertical`), or both.
+    Flip {
+        horizontal: bool,
+        vertical: bool,
+    },
+    /// Multiply tone and colour (see [`Adjust`]).
+    Adjust(Adjust),
+    /// Cut edges off the image (see [`Trim`]).
+    Trim(Trim),
+    /// Cut a `width` × `height` box whose centre is as close to the focal point as the
+    /// image allows (a box larger than the image is clipped to it).
+    FocalCrop {
+        width: u32,
+        height: u32,
+        focus: Focus,
+    },
+    /// Keep only the first frame of an animation.
+    FirstFrame,
+    /// Report the result's size and the source's facts as JSON (Cloudflare's
+    /// `format=json` shape) instead of returning an image; runs after the other steps.
+    Facts,
+}
+
+/// A point of the image as fractions of its width and height, in thousandths
+/// (`500`, `500` is the centre).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Focus {
+    pub x_milli: u16,
+    pub y_milli: u16,
+}
+
+impl Focus {
+    pub const CENTER: Focus = Focus {
+        x_milli: 500,
+        y_milli: 500,
+    };
+}
+
+/// Tone and colour multipliers, in thousandths (`1000` leaves the image unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Adjust {
+    /// Scales every channel: `500` halves, `2000` doubles.
+    pub brightness_milli: u32,
+    /// Scales the distance from mid-grey.
+    pub contrast_milli: u32,
+    /// `out = in^(1/gamma)`: above `1000` lightens, below darkens.
+    pub gamma_milli: u32,
+    /// Scales the distance from the pixel's luma: `0` is greyscale.
+    pub saturation_milli: u32,
+}
+
+impl Adjust {
+    pub const NONE: Adjust = Adjust {
+        brightness_milli: 1000,
+        contrast_milli: 1000,
+        gamma_milli: 1000,
+        saturation_milli: 1000,
+    };
+}
+
+/// Which edges to cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trim {
+    /// These many pixels from each side.
+    Edges {
+        top: u32,
+        right: u32,
+        bottom: u32,
+        left: u32,
+    },
+    /// The border of the top-left pixel's colour (within a small tolerance), whatever
+    /// its width.
+    Border,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,6 +17,8 @@
 //! - [`Process`] is what a request names: a pipeline, or a per-bucket [`StyleName`] the
 //!   server must look up. [`ProcessRequest`] adds the optional [`SaveAs`] target of
 //!   OSS's POST process_object.
+//! - [`cloudflare`] parses Cloudflare's `w=400,fit=cover,…` options (transform URLs,
+//!   flexible variants) and builds named variants' pipelines.
 //! - [`oss`] parses the `x-oss-process` dialect; every rejection is a [`ProcessError`]
 //!   whose message names the action and parameter, ready for an `InvalidArgument`
 //!   response.
@@ -29,6 +31,7 @@
 //!   and WebP keep animation), all under `catch_unwind`.
 
 pub mod canonical;
+pub mod cloudflare;
 pub mod engine;
 pub mod error;
 pub mod ir;
@@ -37,7 +40,8 @@ pub mod oss;
 pub use canonical::CANONICAL_VERSION;
 pub use error::{Field, ProcessError};
 pub use ir::{
-    Axis, Crop, Fit, Format, FormatChoice, Gravity, ImageMark, IndexCrop, MarkAlign, MarkOrder,
-    MixedLayout, NestedProcess, OutputOptions, Pipeline, Process, ProcessRequest, Quality, Resize,
-    ResizeTarget, Rgb, SaveAs, Step, StyleName, TextMark, Watermark, WatermarkContent,
+    Adjust, Axis, Crop, Fit, Focus, Format, FormatChoice, Gravity, ImageMark, IndexCrop, MarkAlign,
+    MarkOrder, MixedLayout, NestedProcess, OutputOptions, Pipeline, Process, ProcessRequest,
+    Quality, Resize, ResizeTarget, Rgb, SaveAs, Step, StyleName, TextMark, Trim, Watermark,
+    WatermarkContent,
 };

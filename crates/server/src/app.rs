@@ -3,6 +3,7 @@
 
 use crate::admin::AdminDoor;
 use crate::auth::Callers;
+use crate::cloudflare::CloudflareDoor;
 use crate::delivery::DeliveryDoor;
 use crate::imageproxy::ImageProxyDoor;
 use crate::images::ImageService;
@@ -18,6 +19,8 @@ use store::Store;
 pub struct App {
     pub store: Store,
     pub admin: AdminDoor,
+    /// `None`: the Cloudflare door is off (and routing never names it).
+    pub cloudflare: Option<CloudflareDoor>,
     pub delivery: DeliveryDoor,
     pub oss: OssDoor,
     pub s3: S3Door,
@@ -81,12 +84,25 @@ pub async fn build(
         callers.clone(),
         cfg,
     );
+    let cloudflare = match &cfg.cloudflare {
+        Some(cf_cfg) => {
+            let fetcher = fetch::Fetcher::new(cfg.fetch.proxy_policy())
+                .map_err(|e| ServerError::Config(format!("fetch: {e}")))?;
+            Some(
+                CloudflareDoor::new(images.clone(), cf_cfg.clone(), fetcher, cfg.clock)
+                    .with_domain(cfg.domain.clone()),
+            )
+        }
+        None => None,
+    };
     let routing = Routing {
         domain: cfg.domain.clone().filter(|d| !d.is_empty()),
         ixmage_prefix: cfg.delivery.ixmage_prefix.clone(),
+        cloudflare: cloudflare.is_some(),
     };
     let app = App {
         admin: AdminDoor::new(store.clone(), cfg.admin_token.clone()).with_images(images.clone()),
+        cloudflare,
         store,
         delivery: DeliveryDoor::new(images.clone(), cfg.delivery.clone())
             .with_domain(cfg.domain.clone())

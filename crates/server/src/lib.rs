@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod cloudflare;
 pub mod delivery;
 pub mod imageproxy;
 pub mod images;
@@ -27,6 +28,7 @@ pub mod internal;
 pub mod kernel;
 pub mod listener;
 pub mod oss;
+pub mod respond;
 pub mod route;
 pub mod s3;
 pub mod sources;
@@ -69,6 +71,8 @@ pub struct ServerConfig {
     pub variant_cache: Option<varcache::CacheConfig>,
     /// The imageproxy-py door, on its own listener; `None` disables it.
     pub imageproxy: Option<imageproxy::ImageProxyConfig>,
+    /// The Cloudflare Images door; `None` disables it.
+    pub cloudflare: Option<cloudflare::CloudflareConfig>,
     /// "Now" for every expiry check of every door (tests start it at a chosen instant).
     pub clock: kernel::Clock,
 }

@@ -185,6 +185,10 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
         Route::Metrics => internal::metrics(&app.metrics),
         Route::UnknownInternal => internal::unknown(),
         Route::Admin(endpoint) => app.admin.handle(endpoint, req).await,
+        Route::Cloudflare(endpoint) => match &app.cloudflare {
+            Some(door) => door.handle(endpoint, req, query).await,
+            None => internal::unknown(),
+        },
         Route::Oss(endpoint) => app.oss.handle(endpoint, req, query, &request_id).await,
         Route::Delivery(endpoint) => app.delivery.handle(endpoint, req, query, &request_id).await,
         Route::S3 => app.s3.handle(req, &query, &request_id).await,

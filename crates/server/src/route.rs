@@ -3,12 +3,14 @@
 //!
 //! Internal routes live under `/_imgd/`, which no bucket name can start with (bucket
 //! names have no `_`). Then each door's own `Endpoint::decode` says whether the request
-//! is its: OSS first (s3s refuses OSS `Authorization` headers, so they must never reach
+//! is its: the Cloudflare door first (when on: `/client/v4/`, `/cdn-cgi/`, whose first
+//! segments are reserved bucket names, and `/{account_hash}/…`, which no bucket name
+//! can be), then OSS (s3s refuses OSS `Authorization` headers, so they must never reach
 //! the S3 door), then delivery (anonymous reads, ixmage URLs), and S3 takes the rest.
 //! A new door adds a variant here and an `Endpoint` of its own; nothing else changes.
 
-use crate::kernel::Query;
-use crate::{admin, delivery, oss};
+use crate::kernel::{Query, vhost};
+use crate::{admin, cloudflare, delivery, oss};
 use http::{HeaderMap, Method, Uri};
 
 /// Where one request goes.
@@ -23,6 +25,8 @@ pub enum Route {
     Admin(Option<admin::Endpoint>),
     /// Anything else under `/_imgd/`: 404, never the S3 API.
     UnknownInternal,
+    /// The Cloudflare Images API, one-time uploads, delivery and transform URLs.
+    Cloudflare(cloudflare::Endpoint),
     /// The OSS-compatible object API.
     Oss(oss::Endpoint),
     /// Reads without S3/OSS credentials: anonymous objects, signed links, ixmage URLs.
@@ -38,6 +42,8 @@ pub struct Routing {
     pub domain: Option<String>,
     /// Path prefix of ixmage-style URLs (`/_ix`).
     pub ixmage_prefix: String,
+    /// Whether the Cloudflare door is on.
+    pub cloudflare: bool,
 }
 
 impl Route {
@@ -62,6 +68,13 @@ impl Route {
             };
         }
         let domain = routing.domain.as_deref();
+        if routing.cloudflare {
+            let path_style =
+                !vhost::resolve(uri.path(), vhost::request_host(uri, headers), domain).virtual_host;
+            if let Some(endpoint) = cloudflare::Endpoint::decode(method, uri.path(), path_style) {
+                return Route::Cloudflare(endpoint);
+            }
+        }
         if let Some(endpoint) = oss::Endpoint::decode(method, uri, headers, query, domain) {
             return Route::Oss(endpoint);
         }
@@ -79,6 +92,7 @@ impl Route {
             Route::Health => "health",
             Route::Metrics => "metrics",
             Route::UnknownInternal => "internal",
+            Route::Cloudflare(e) => e.door(),
             Route::Oss(_) => "oss",
             Route::Admin(_) => "admin",
             Route::Delivery(_) => "delivery",
@@ -100,6 +114,7 @@ mod tests {
         let routing = Routing {
             domain: Some("example.test".into()),
             ixmage_prefix: "/_ix".into(),
+            cloudflare: true,
         };
         let uri: Uri = uri.parse().unwrap();
         Route::decide(&method, &uri, &headers, &Query::of(&uri), &routing)
@@ -209,5 +224,43 @@ mod tests {
             route(Method::GET, "/_imgd/health", h, Some("OSS ak:sig")),
             Route::Health
         );
+    }
+
+    #[test]
+    fn cloudflare_paths_route_to_their_door_on_every_host() {
+        let path_host = "127.0.0.1:8080";
+        let vhost = "photos.example.test";
+        let hash = "cheeW4oKsx5ljh8e8BoL2A";
+        let bearer = Some("Bearer tok");
+        for host in [path_host, vhost] {
+            assert_eq!(
+                door(Method::GET, "/client/v4/accounts/a/images/v1", host, bearer),
+                "cloudflare-api"
+            );
+            assert_eq!(
+                door(Method::GET, "/cdn-cgi/image/w=10/b/k.jpg", host, None),
+                "cloudflare-transform"
+            );
+            assert_eq!(
+                door(Method::POST, "/cdn-cgi/imagedelivery/upload/t", host, None),
+                "cloudflare-upload"
+            );
+        }
+        assert_eq!(
+            door(Method::GET, &format!("/{hash}/id/public"), path_host, None),
+            "cloudflare-delivery"
+        );
+        // On a virtual host the same path is a key; bucket-shaped segments are buckets.
+        assert_eq!(
+            door(Method::GET, &format!("/{hash}/id/public"), vhost, None),
+            "delivery"
+        );
+        assert_eq!(
+            door(Method::GET, "/photos/id/public", path_host, None),
+            "delivery"
+        );
+        // An S3 request under a hash-shaped path is still read as delivery only for reads.
+        let v4 = Some("AWS4-HMAC-SHA256 Credential=x");
+        assert_eq!(door(Method::PUT, "/photos/k", path_host, v4), "s3");
     }
 }

@@ -36,6 +36,7 @@ async fn service(dir: &std::path::Path) -> s3s::service::S3Service {
         fetch: Default::default(),
         variant_cache: None,
         imageproxy: None,
+        cloudflare: None,
         clock: Default::default(),
     };
     // The vector is dated 2013: widen the skew window so only the signature is judged.

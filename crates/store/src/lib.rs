@@ -15,6 +15,7 @@
 //! an overwrite either sees the old bytes whole or retries against the new row.
 
 pub mod blobs;
+pub mod cloudflare;
 pub mod db;
 pub mod digest;
 mod error;
@@ -42,6 +43,11 @@ use std::path::Path;
 
 /// S3's limit on key length, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Bucket names imgd keeps for its own paths: `/client/v4/` (the Cloudflare Images API)
+/// and `/cdn-cgi/` (Cloudflare delivery and transform URLs) are routed to the Cloudflare
+/// door on every host, so a bucket of that name could never be reached in path style.
+pub const RESERVED_BUCKET_NAMES: [&str; 2] = ["client", "cdn-cgi"];
 
 /// Which of S3's bucket naming rules `name` breaks, as a sentence for the client; `None`
 /// for a valid name. The rules are the ones s3s 0.14.1 applies by default (its
@@ -257,6 +263,11 @@ impl Store {
     // ---- buckets -------------------------------------------------------------------
 
     pub async fn create_bucket(&self, name: &str, acl: BucketAcl) -> StoreResult<()> {
+        if RESERVED_BUCKET_NAMES.contains(&name) {
+            return Err(StoreError::InvalidArgument(format!(
+                "The bucket name {name:?} is reserved: imgd routes /{name}/ to its Cloudflare Images door"
+            )));
+        }
         let res = sqlx::query(
             "INSERT INTO buckets (name, created_ms, acl) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
         )

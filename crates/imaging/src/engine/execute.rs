@@ -8,7 +8,7 @@ use super::sniff::{self, SourceFormat};
 use super::watermark::{self, MarkImages, NoMarks};
 use super::{
     EngineError, EngineResult, Rendered, avif, bmp, gif, jpeg, ops, orient, planar, png, resize,
-    tiff, webp,
+    tiff, tone, webp,
 };
 use crate::ir::{Format, FormatChoice, Pipeline, Quality, Resize, Step};
 
@@ -174,6 +174,21 @@ fn render_inner(
                 )));
             }
             Step::Info => return Ok(Rendered::Json(info_json(source, &probe))),
+            Step::Facts => return Ok(Rendered::Json(facts_json(source, &probe, w, h))),
+            Step::Flip {
+                horizontal,
+                vertical,
+            } => image.try_map(between, |f| Ok(tone::flip(&f, *horizontal, *vertical)))?,
+            Step::Adjust(a) => image.try_map(between, |f| Ok(tone::adjust(f, a)))?,
+            Step::Trim(t) => image.try_map(between, |f| Ok(tone::trim(&f, t)))?,
+            Step::FocalCrop {
+                width,
+                height,
+                focus,
+            } => image.try_map(between, |f| {
+                Ok(tone::focal_crop(&f, *width, *height, *focus))
+            })?,
+            Step::FirstFrame => Image::still(image.into_first()),
             Step::Watermark(mark) => {
                 // The mark depends only on the frame size, which every frame shares.
                 // A watermark image goes through this same engine, with no marks of its
@@ -358,6 +373,21 @@ fn encode(frame: &Frame, format: Format, quality: u8, progressive: bool) -> Engi
 }
 
 /// OSS's info document: sizes, format and the EXIF fields, each as `{"value": "..."}`.
+/// Cloudflare's `format=json`: the result's size, then the source's.
+fn facts_json(source: &[u8], probe: &sniff::Probe, width: u32, height: u32) -> String {
+    serde_json::json!({
+        "width": width,
+        "height": height,
+        "original": {
+            "file_size": source.len(),
+            "width": probe.width,
+            "height": probe.height,
+            "format": probe.format.content_type(),
+        }
+    })
+    .to_string()
+}
+
 fn info_json(source: &[u8], probe: &sniff::Probe) -> String {
     let mut map = serde_json::Map::new();
     let v = |s: String| serde_json::json!({ "value": s });

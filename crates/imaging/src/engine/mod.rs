@@ -43,6 +43,7 @@ pub mod resize;
 pub mod sniff;
 pub mod svg;
 pub mod tiff;
+pub mod tone;
 pub mod watermark;
 pub mod webp;
 

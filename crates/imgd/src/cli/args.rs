@@ -36,6 +36,9 @@ pub(super) enum Command {
     /// Manage link-signing secrets (account-wide or per bucket).
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Cloudflare Images accounts, API tokens and signing keys.
+    #[command(subcommand)]
+    Cf(CfCommand),
     /// Print a signed link: `imgd sign --scheme cloudflare --secret S URL`.
     Sign(crate::sign::SignArgs),
     /// Run the image engine on a file: `imgd process in.jpg out.webp --ops 'image/resize,w_300'`.
@@ -216,6 +219,77 @@ pub(super) enum SecretCommand {
     },
     /// Revoke a secret; links it signed fail from the next request on.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+pub(super) enum CfCommand {
+    /// Images accounts (id, delivery hash, bucket).
+    #[command(subcommand)]
+    Account(CfAccountCommand),
+    /// Bearer tokens of the Images API.
+    #[command(subcommand)]
+    Token(CfTokenCommand),
+    /// Keys that sign delivery URLs (`exp`/`sig`).
+    #[command(subcommand)]
+    Key(CfKeyCommand),
+}
+
+#[derive(Subcommand)]
+pub(super) enum CfAccountCommand {
+    /// List accounts: `<account_id> <account_hash> <bucket>` per line.
+    List,
+    /// Create an account over a bucket (created if missing); prints its line.
+    Create {
+        #[arg(long)]
+        bucket: String,
+        /// 32 lower-case hex characters; default: random.
+        #[arg(long)]
+        id: Option<String>,
+        /// The delivery hash; default: random.
+        #[arg(long)]
+        hash: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum CfTokenCommand {
+    /// Create an API token and print it (shown only this once; stored hashed).
+    Create {
+        /// The account; may be left out when there is exactly one.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens: `<token_id> <name> <created>` per line (tokens are not shown).
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Revoke a token; requests with it fail from the next one on.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+pub(super) enum CfKeyCommand {
+    /// Create (or replace) a signing key and print its value.
+    Create {
+        name: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// List keys: `<name> <value>` per line.
+    List {
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Delete a key; links it signed fail from the next request on. Deleting the last
+    /// key makes a new `default` one.
+    Delete {
+        name: String,
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -10,6 +10,7 @@ mod admin_client;
 mod args;
 mod bucket;
 mod cache;
+mod cf;
 mod key;
 mod process;
 mod secret;
@@ -57,6 +58,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Key(c) => key::key(cfg, c).await,
             Command::Style(c) => style::style(cfg, c).await,
             Command::Secret(c) => secret::secret(cfg, c).await,
+            Command::Cf(c) => cf::cf(cfg, c).await,
             Command::Sign(args) => {
                 println!("{}", crate::sign::run(&args)?);
                 Ok(())

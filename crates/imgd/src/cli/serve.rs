@@ -26,6 +26,7 @@ pub(super) async fn serve(cfg: Config) -> Result<()> {
     let store = open_store(&cfg, true).await?;
     startup::apply_bucket_config(&store, &cfg.buckets).await?;
     startup::apply_secret_config(&store, &cfg.secrets).await?;
+    startup::apply_cloudflare_config(&store, &cfg).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -49,6 +50,7 @@ pub(super) async fn serve(cfg: Config) -> Result<()> {
         fetch: cfg.fetch_settings()?,
         variant_cache: cfg.variant_cache(),
         imageproxy: cfg.imageproxy()?,
+        cloudflare: cfg.cloudflare(),
         clock: match cfg.clock_start {
             Some(start) => {
                 tracing::warn!(

@@ -1,4 +1,5 @@
-//! The `[[buckets]]` and `[[secrets]]` of the configuration, applied when the server starts.
+//! The `[[buckets]]`, `[[secrets]]` and `[[cloudflare.accounts]]` of the configuration,
+//! applied when the server starts.
 
 use super::bucket::check_bucket_name;
 use anyhow::{Context, Result};
@@ -84,6 +85,57 @@ pub(super) async fn apply_secret_config(
                 )
             })?;
         tracing::info!(id = %created.id, "imported a link secret from the configuration");
+    }
+    Ok(())
+}
+
+/// Creates a bucket unless it exists.
+async fn ensure_bucket(store: &Store, name: &str) -> Result<()> {
+    match store.create_bucket(name, BucketAcl::Private).await {
+        Ok(()) => {
+            tracing::info!(bucket = %name, "created bucket for the Cloudflare door");
+            Ok(())
+        }
+        Err(store::StoreError::BucketExists) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating bucket {name}")),
+    }
+}
+
+/// Makes the `[[cloudflare.accounts]]` exist as written; with none configured and none
+/// stored, creates one account over `cloudflare.default_bucket`, so the door works on
+/// embedded defaults.
+pub(super) async fn apply_cloudflare_config(
+    store: &Store,
+    cfg: &crate::config::Config,
+) -> Result<()> {
+    if !cfg.cloudflare.enabled {
+        return Ok(());
+    }
+    if let Some(bucket) = &cfg.cloudflare.remote_bucket {
+        ensure_bucket(store, bucket).await?;
+    }
+    for a in &cfg.cloudflare.accounts {
+        ensure_bucket(store, &a.bucket).await?;
+        store
+            .cf_ensure_account(
+                &a.account_id,
+                &a.account_hash,
+                &a.bucket,
+                a.flexible_variants,
+            )
+            .await
+            .with_context(|| format!("images account {}", a.account_id))?;
+    }
+    if cfg.cloudflare.accounts.is_empty() && store.cf_accounts().await?.is_empty() {
+        let bucket = &cfg.cloudflare.default_bucket;
+        ensure_bucket(store, bucket).await?;
+        let account = store.cf_create_account(None, None, bucket, false).await?;
+        tracing::info!(
+            account_id = %account.account_id,
+            account_hash = %account.account_hash,
+            bucket = %bucket,
+            "created the default images account (imgd cf account list)"
+        );
     }
     Ok(())
 }

@@ -2,10 +2,14 @@
 //!
 //! Every key can be set from the environment: a top-level key `data_dir` as
 //! `IMGD_DATA_DIR`, a key in a section, such as `[storage] backend`, as
-//! `IMGD_STORAGE_BACKEND` (`[[buckets]]` and `[[secrets]]` only in the file). Any other
+//! `IMGD_STORAGE_BACKEND` (`[[buckets]]`, `[[secrets]]` and `[[cloudflare.accounts]]` only
+//! in the file). Any other
 //! `IMGD_*` name is refused unless imgd reads it for another purpose ([`env`]).
 
+mod cloudflare;
 pub mod env;
+
+pub use cloudflare::CloudflareConfig;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -70,6 +74,7 @@ pub struct Config {
     pub fetch: FetchConfig,
     pub cache: CacheConfig,
     pub imageproxy: ImageProxyConfig,
+    pub cloudflare: CloudflareConfig,
 }
 
 /// `[fetch]`: remote fetches by the imageproxy door and bucket origins.
@@ -246,6 +251,7 @@ impl Default for Config {
             fetch: FetchConfig::default(),
             cache: CacheConfig::default(),
             imageproxy: ImageProxyConfig::default(),
+            cloudflare: CloudflareConfig::default(),
         }
     }
 }
@@ -304,6 +310,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        self.validate_cloudflare()?;
         self.listen
             .parse::<std::net::SocketAddr>()
             .with_context(|| format!("listen must be address:port, got {:?}", self.listen))?;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{BucketSettings, DeliveryPolicy, LinkScheme, PolicyPatch, Store};
 
+mod cloudflare;
 mod origin;
 
 use origin::OriginBody;
@@ -46,6 +47,11 @@ pub enum Endpoint {
     DeleteOrigin(String),
     VariantStats,
     PurgeVariants,
+    CfListAccounts,
+    CfCreateAccount,
+    CfListTokens(String),
+    CfCreateToken(String),
+    CfRevokeToken(String, String),
 }
 
 impl Endpoint {
@@ -82,12 +88,23 @@ impl Endpoint {
             (&Method::DELETE, ["buckets", b, "origin"]) => E::DeleteOrigin(b.to_string()),
             (&Method::GET, ["variants"]) => E::VariantStats,
             (&Method::POST, ["variants", "purge"]) => E::PurgeVariants,
+            (&Method::GET, ["cf", "accounts"]) => E::CfListAccounts,
+            (&Method::POST, ["cf", "accounts"]) => E::CfCreateAccount,
+            (&Method::GET, ["cf", "accounts", a, "tokens"]) => E::CfListTokens(a.to_string()),
+            (&Method::POST, ["cf", "accounts", a, "tokens"]) => E::CfCreateToken(a.to_string()),
+            (&Method::DELETE, ["cf", "accounts", a, "tokens", t]) => {
+                E::CfRevokeToken(a.to_string(), t.to_string())
+            }
             _ => return None,
         })
     }
 }
 
-fn api_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+pub(super) fn api_error(
+    status: StatusCode,
+    code: &'static str,
+    message: impl Into<String>,
+) -> ApiError {
     ApiError::new(status, code, message)
 }
 
@@ -274,6 +291,11 @@ impl AdminDoor {
         let body = read_body(req.into_body()).await?;
         use Endpoint as E;
         match endpoint {
+            E::CfListAccounts
+            | E::CfCreateAccount
+            | E::CfListTokens(_)
+            | E::CfCreateToken(_)
+            | E::CfRevokeToken(..) => cloudflare::serve(&self.store, endpoint, &body).await,
             E::ListBuckets => {
                 let mut out = Vec::new();
                 for b in self.store.list_buckets().await? {
@@ -473,7 +495,7 @@ impl AdminDoor {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(api_error(
             StatusCode::BAD_REQUEST,

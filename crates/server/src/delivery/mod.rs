@@ -17,7 +17,9 @@ mod send;
 pub use endpoint::Endpoint;
 
 use crate::images::{ImageService, Target};
+use crate::kernel::caching::Caching;
 use crate::kernel::{ApiError, BoxBody, Clock, Query, empty_body, full, vhost, xml};
+use crate::respond;
 use access::{Grant, Link, Refusal};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -162,11 +164,11 @@ impl DeliveryDoor {
                 return Err(refused(refusal));
             }
         };
-        let caching = send::Caching::new(grant, settings.cache_ttl(), now);
+        let caching = Caching::new(grant.link_expires_at, settings.cache_ttl(), now);
         let head = req.method() == http::Method::HEAD;
         match &target.pipeline {
             Some(pipeline) => {
-                send::variant(
+                respond::variant(
                     &self.images,
                     &bucket,
                     &target.key,

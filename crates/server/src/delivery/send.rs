@@ -1,71 +1,20 @@
-//! Sending what the delivery door decided to serve: a stored object (streamed, with
-//! single ranges and conditional requests) or a rendered variant, each with caching
-//! headers that never outlive the link that granted it.
+//! Sending a stored object the delivery door decided to serve: streamed, with single
+//! ranges and conditional requests, and caching headers that never outlive the link
+//! that granted it. Rendered variants are sent by [`crate::respond`].
 
-use super::access::Grant;
-use crate::images::{ImageService, Outcome};
+use crate::images::ImageService;
+use crate::kernel::caching::Caching;
 use crate::kernel::conditional::{self, Verdict};
-use crate::kernel::date::http_date_header as http_date;
 use crate::kernel::range;
 use crate::kernel::{ApiError, BoxBody, empty_body, full, stream_body, xml};
+use crate::respond::validators;
 use crate::sources::Fetched;
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use imaging::Pipeline;
 use store::{Store, StoreError};
-
-/// How long a response may be cached, and until when.
-#[derive(Debug, Clone, Copy)]
-pub struct Caching {
-    max_age: i64,
-    /// Absolute end of caching: the link's expiry, if it has one.
-    until: Option<i64>,
-}
-
-impl Caching {
-    /// A link's remaining life caps the bucket's TTL; an expired-by-now link (which
-    /// `authorize` would already have refused) caches for zero seconds.
-    pub fn new(grant: Grant, ttl_secs: u32, now: i64) -> Self {
-        let ttl = i64::from(ttl_secs);
-        match grant.link_expires_at {
-            Some(exp) => {
-                let max_age = ttl.min(exp - now).max(0);
-                Caching {
-                    max_age,
-                    until: Some(now + max_age),
-                }
-            }
-            None => Caching {
-                max_age: ttl,
-                until: None,
-            },
-        }
-    }
-
-    fn apply(&self, headers: &mut http::HeaderMap) {
-        if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", self.max_age)) {
-            headers.insert(header::CACHE_CONTROL, v);
-        }
-        if let Some(until) = self.until
-            && let Some(v) = http_date(until)
-        {
-            headers.insert(header::EXPIRES, v);
-        }
-    }
-}
 
 fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-fn validators(headers: &mut http::HeaderMap, etag: &str, modified_ms: i64) {
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
-        headers.insert(header::ETAG, v);
-    }
-    if let Some(v) = http_date(modified_ms.div_euclid(1000)) {
-        headers.insert(header::LAST_MODIFIED, v);
-    }
 }
 
 /// Streams a stored object; on a miss in a bucket with an origin, the origin's copy
@@ -193,67 +142,4 @@ async fn stored_object(
     validators(resp.headers_mut(), &info.etag, info.modified_ms);
     caching.apply(resp.headers_mut());
     Ok(resp)
-}
-
-pub async fn variant(
-    images: &ImageService,
-    bucket: &str,
-    key: &str,
-    pipeline: &Pipeline,
-    req: &Request<Incoming>,
-    caching: Caching,
-    head: bool,
-) -> Result<Response<BoxBody>, ApiError> {
-    let accept = header_str(req, header::ACCEPT);
-    let inm = header_str(req, header::IF_NONE_MATCH);
-    let outcome = images.render(bucket, key, pipeline, accept, inm).await?;
-    let (mut resp, etag, source, vary) = match outcome {
-        Outcome::NotModified {
-            etag,
-            source,
-            vary_accept,
-        } => {
-            let mut r = Response::new(empty_body());
-            *r.status_mut() = StatusCode::NOT_MODIFIED;
-            (r, etag, source, vary_accept)
-        }
-        Outcome::Rendered(v) => {
-            let len = v.bytes.len();
-            let mut r = full(
-                StatusCode::OK,
-                &v.content_type,
-                if head { Bytes::new() } else { v.bytes },
-            );
-            r.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-            (r, v.etag, v.source, v.vary_accept)
-        }
-    };
-    validators(resp.headers_mut(), &etag, source.modified_ms);
-    if vary {
-        resp.headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
-    }
-    caching.apply(resp.headers_mut());
-    Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caching_never_outlives_the_link() {
-        let grant = |exp| Grant {
-            link_expires_at: exp,
-        };
-        let c = Caching::new(grant(Some(1_060)), 3600, 1_000);
-        assert_eq!((c.max_age, c.until), (60, Some(1_060)));
-        let c = Caching::new(grant(Some(100_000)), 3600, 1_000);
-        assert_eq!((c.max_age, c.until), (3600, Some(4_600)));
-        let c = Caching::new(grant(Some(900)), 3600, 1_000);
-        assert_eq!(c.max_age, 0);
-        let c = Caching::new(grant(None), 600, 1_000);
-        assert_eq!((c.max_age, c.until), (600, None));
-    }
 }

@@ -95,9 +95,24 @@ pub fn iso8601(unix: i64) -> String {
     .unwrap_or_default()
 }
 
+/// An RFC 3339 timestamp (`2026-12-02T10:00:00Z`, offsets and fractions allowed) as
+/// unix seconds.
+pub fn parse_rfc3339(value: &str) -> Option<i64> {
+    OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_timestamps() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:01:00Z"), Some(60));
+        assert_eq!(parse_rfc3339("1970-01-01T01:01:00.5+01:00"), Some(60));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
 
     #[test]
     fn http_dates_round_trip_in_every_accepted_form() {

@@ -358,6 +358,7 @@ mod tests {
             fetch: Default::default(),
             variant_cache: None,
             imageproxy: None,
+            cloudflare: None,
             clock: Default::default(),
         };
         let images = crate::images::ImageService::new(store.clone(), Default::default());
