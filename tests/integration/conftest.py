@@ -209,3 +209,31 @@ def require_private_network():
     if interfaces != ["lo"]:
         pytest.fail(f"SSRF tests must run in a private network namespace (run scripts/test.sh); "
                     f"interfaces here: {interfaces}")
+
+
+def cloudflare_account(server: Imgd, name: str = "tests") -> tuple[str, str, str, str]:
+    """The first Cloudflare account of `server` (from `imgd cf account list`) and a fresh API
+    token for it: (account_id, account_hash, bucket, token)."""
+    account_id, account_hash, bucket = server.cli("cf", "account", "list").stdout.splitlines()[0].split()
+    token = server.cli("cf", "token", "create", "--account", account_id, "--name", name).stdout.strip()
+    return account_id, account_hash, bucket, token
+
+
+def cf_result(r: requests.Response, status: int = 200):
+    """The `result` of a successful Cloudflare API envelope, after checking the envelope."""
+    assert r.status_code == status, (r.request.method, r.request.url, r.status_code, r.text[:2000])
+    body = r.json()
+    assert body["success"] is True and body["errors"] == [], body
+    assert isinstance(body.get("messages"), list), body
+    return body["result"]
+
+
+def cf_error(r: requests.Response, *statuses: int) -> dict:
+    """The first error of a failed Cloudflare API envelope (`{code, message}`), after checking
+    the status is one of `statuses` and the envelope says so."""
+    assert r.status_code in statuses, (r.request.method, r.request.url, r.status_code, r.text[:2000])
+    body = r.json()
+    assert body["success"] is False, body
+    assert body["errors"] and isinstance(body["errors"][0]["code"], int), body
+    assert isinstance(body["errors"][0]["message"], str) and body["errors"][0]["message"], body
+    return body["errors"][0]

@@ -409,7 +409,8 @@ ADMIN_SOURCE = ROOT / "crates" / "server" / "src" / "admin" / "mod.rs"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # Values for path parameters that name nothing, so each request is answered by its
 # handler (NoSuchBucket and the like) instead of changing anything.
-BOGUS = {"bucket": "nosuchbucket-zz", "name": "nostyle", "id": "sec_nosuchsecret"}
+BOGUS = {"bucket": "nosuchbucket-zz", "name": "nostyle", "id": "sec_nosuchsecret",
+         "account_id": "0" * 32, "token_id": "tok_nosuchtoken"}
 # Bodies that get past JSON parsing, so the handler itself answers.
 BODIES = {
     ("put", "/buckets/{bucket}/policy"): {"cache_ttl_secs": 5},
@@ -417,6 +418,8 @@ BODIES = {
     ("put", "/buckets/{bucket}/origin"): {"source": {"kind": "http", "base_url": "http://127.0.0.1:9"}},
     ("post", "/secrets"): {"bucket": "nosuchbucket-zz"},
     ("post", "/variants/purge"): {"bucket": "nosuchbucket-zz"},
+    ("post", "/cf/accounts"): {"bucket": "Not_A_Bucket"},
+    ("post", "/cf/accounts/{account_id}/tokens"): {"name": "ci"},
 }
 # What each documented operation answers for the bogus names above: (status, error code or
 # None for a 2xx). An operation missing here fails the test, so a new one gets a row.
@@ -435,6 +438,11 @@ EXPECTED = {
     ("delete", "/buckets/{bucket}/origin"): (404, "NoSuchBucket"),
     ("get", "/variants"): (200, None),
     ("post", "/variants/purge"): (200, None),
+    ("get", "/cf/accounts"): (200, None),
+    ("post", "/cf/accounts"): (400, "InvalidBucketName"),
+    ("get", "/cf/accounts/{account_id}/tokens"): (404, "NoSuchAccount"),
+    ("post", "/cf/accounts/{account_id}/tokens"): (404, "NoSuchAccount"),
+    ("delete", "/cf/accounts/{account_id}/tokens/{token_id}"): (404, "NoSuchAccount"),
 }
 
 

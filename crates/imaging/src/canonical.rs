@@ -68,6 +68,17 @@ impl Pipeline {
                 Quality::Absolute(q) => format!("quality,Q_{q}"),
             });
         }
+        match self.output.metadata {
+            crate::ir::KeptMetadata::None => {}
+            crate::ir::KeptMetadata::Copyright => segments.push("cf-metadata,copyright".into()),
+            crate::ir::KeptMetadata::All => segments.push("cf-metadata,keep".into()),
+        }
+        if let Some(bg) = self.output.background {
+            segments.push(format!(
+                "cf-background,{:02x}{:02x}{:02x}",
+                bg.r, bg.g, bg.b
+            ));
+        }
         if self.output.progressive {
             segments.push("interlace,1".to_owned());
         }
@@ -301,6 +312,7 @@ mod tests {
                 format: Some(FormatChoice::Fixed(crate::ir::Format::Jpeg)),
                 quality: None,
                 progressive: false,
+                ..Default::default()
             },
         };
         let parsed = crate::oss::parse_process("image/format,jpeg/resize,w_400,m_fill")

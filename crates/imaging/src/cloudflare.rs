@@ -4,14 +4,15 @@
 //! into the pipeline IR; nothing here runs an image.
 //!
 //! Steps run in Cloudflare's order whatever the order of the options: first frame
-//! (`anim=false`), trim, resize (with `dpr`), rotate, flip, tone (brightness, contrast,
+//! (`anim=false`), trim, rotate (so width and height name the rotated sides), resize
+//! (with `dpr`), flip, tone (brightness, contrast,
 //! gamma, saturation), sharpen, blur; `format=json` reports instead of encoding. A
 //! repeated option takes its last value, as a query string would.
 
 use crate::error::ProcessError;
 use crate::ir::{
-    Adjust, Fit, Focus, Format, FormatChoice, OutputOptions, Pipeline, Quality, Resize,
-    ResizeTarget, Rgb, Step, Trim,
+    Adjust, Fit, Focus, Format, FormatChoice, KeptMetadata, OutputOptions, Pipeline, Quality,
+    Resize, ResizeTarget, Rgb, Step, Trim,
 };
 
 /// Largest side a resize may ask for (Cloudflare's own limit).
@@ -86,9 +87,7 @@ impl VariantFit {
     }
 }
 
-/// What metadata the output keeps. imgd's encoders write pixels and colour only, so
-/// every policy yields an image without EXIF; the option is accepted so URLs that name
-/// it keep working.
+/// What metadata a JPEG output keeps of a JPEG source's EXIF (other formats carry none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetadataPolicy {
     Keep,
@@ -133,6 +132,7 @@ struct Options {
     rotate: Option<u16>,
     flip: Option<(bool, bool)>,
     trim: Option<Trim>,
+    metadata: Option<MetadataPolicy>,
     first_frame: bool,
     redirect: bool,
 }
@@ -175,122 +175,6 @@ fn split(options: &str) -> Vec<&str> {
     }
     parts.push(&options[start..]);
     parts
-}
-
-fn colour(option: &str, v: &str) -> Result<Rgb, ProcessError> {
-    let expected = "expected #rgb, #rrggbb, rgb(r,g,b) or a colour name";
-    let text = v.trim().to_ascii_lowercase();
-    let text = text
-        .strip_prefix("%23")
-        .map(|h| format!("#{h}"))
-        .unwrap_or(text);
-    if let Some(hex) = text.strip_prefix('#') {
-        let digits: Vec<u8> = hex
-            .chars()
-            .map(|c| c.to_digit(16).map(|d| d as u8))
-            .collect::<Option<_>>()
-            .ok_or_else(|| bad(option, v, expected))?;
-        return match digits.as_slice() {
-            [r, g, b] | [r, g, b, _] => Ok(Rgb {
-                r: r * 17,
-                g: g * 17,
-                b: b * 17,
-            }),
-            [r1, r2, g1, g2, b1, b2] | [r1, r2, g1, g2, b1, b2, _, _] => Ok(Rgb {
-                r: r1 * 16 + r2,
-                g: g1 * 16 + g2,
-                b: b1 * 16 + b2,
-            }),
-            _ => Err(bad(option, v, expected)),
-        };
-    }
-    if let Some(inner) = text
-        .strip_prefix("rgba(")
-        .or_else(|| text.strip_prefix("rgb("))
-        .and_then(|t| t.strip_suffix(')'))
-    {
-        let channels: Vec<u8> = inner
-            .split(',')
-            .take(3)
-            .map(|c| c.trim().parse::<u8>().ok())
-            .collect::<Option<_>>()
-            .ok_or_else(|| bad(option, v, expected))?;
-        return match channels.as_slice() {
-            [r, g, b] => Ok(Rgb {
-                r: *r,
-                g: *g,
-                b: *b,
-            }),
-            _ => Err(bad(option, v, expected)),
-        };
-    }
-    let named = match text.as_str() {
-        "white" => (255, 255, 255),
-        "black" => (0, 0, 0),
-        "red" => (255, 0, 0),
-        "green" => (0, 128, 0),
-        "lime" => (0, 255, 0),
-        "blue" => (0, 0, 255),
-        "yellow" => (255, 255, 0),
-        "gray" | "grey" => (128, 128, 128),
-        "silver" => (192, 192, 192),
-        "orange" => (255, 165, 0),
-        "purple" => (128, 0, 128),
-        // Formats with alpha pad with the colour anyway; white is what a page shows.
-        "transparent" => (255, 255, 255),
-        _ => return Err(bad(option, v, expected)),
-    };
-    Ok(Rgb {
-        r: named.0,
-        g: named.1,
-        b: named.2,
-    })
-}
-
-fn gravity(option: &str, v: &str) -> Result<Focus, ProcessError> {
-    let side = |x: u16, y: u16| Focus {
-        x_milli: x,
-        y_milli: y,
-    };
-    Ok(match v {
-        // No saliency detection: `auto` keeps the centre.
-        "auto" | "center" | "centre" => Focus::CENTER,
-        "left" => side(0, 500),
-        "right" => side(1000, 500),
-        "top" => side(500, 0),
-        "bottom" => side(500, 1000),
-        other => {
-            let expected =
-                "expected auto, left, right, top, bottom or XxY with X and Y from 0 to 1";
-            let (x, y) = other
-                .split_once('x')
-                .ok_or_else(|| bad(option, v, expected))?;
-            let x = number(option, x, 0.0, 1.0, expected)?;
-            let y = number(option, y, 0.0, 1.0, expected)?;
-            side((x * 1000.0).round() as u16, (y * 1000.0).round() as u16)
-        }
-    })
-}
-
-fn trim_edges(option: &str, v: &str) -> Result<Trim, ProcessError> {
-    if v == "border" {
-        return Ok(Trim::Border);
-    }
-    let expected = "expected top;right;bottom;left in pixels, or border";
-    let px: Vec<u32> = v
-        .split(';')
-        .map(|p| p.trim().parse::<u32>().ok().filter(|n| *n <= 100_000))
-        .collect::<Option<_>>()
-        .ok_or_else(|| bad(option, v, expected))?;
-    match px.as_slice() {
-        [top, right, bottom, left] => Ok(Trim::Edges {
-            top: *top,
-            right: *right,
-            bottom: *bottom,
-            left: *left,
-        }),
-        _ => Err(bad(option, v, expected)),
-    }
 }
 
 fn milli(v: f64) -> u32 {
@@ -413,8 +297,10 @@ fn parse_into(opts: &mut Options, key: &str, v: &str) -> Result<(), ProcessError
             });
         }
         "metadata" => {
-            MetadataPolicy::from_name(v)
-                .ok_or_else(|| bad(key, v, "expected keep, copyright or none"))?;
+            opts.metadata = Some(
+                MetadataPolicy::from_name(v)
+                    .ok_or_else(|| bad(key, v, "expected keep, copyright or none"))?,
+            );
         }
         "anim" => {
             opts.first_frame = match v {
@@ -476,9 +362,10 @@ pub fn variant_pipeline(
     fit: VariantFit,
     width: Option<u32>,
     height: Option<u32>,
-    _metadata: MetadataPolicy,
+    metadata: MetadataPolicy,
 ) -> Pipeline {
     let opts = Options {
+        metadata: Some(metadata),
         width: width.map(f64::from),
         height: height.map(f64::from),
         fit: Some(fit),
@@ -503,6 +390,10 @@ fn build(opts: &Options) -> Pipeline {
     }
     if let Some(t) = opts.trim {
         steps.push(Step::Trim(t));
+    }
+    // Width and height name the sides after rotation (Cloudflare's rule).
+    if let Some(degrees) = opts.rotate.filter(|d| *d != 0) {
+        steps.push(Step::Rotate { degrees });
     }
     let dpr = opts.dpr.unwrap_or(1.0);
     let side = |v: Option<f64>| v.map(|px| ((px * dpr).round() as u32).clamp(1, MAX_SIDE));
@@ -543,9 +434,6 @@ fn build(opts: &Options) -> Pipeline {
             _ => steps.push(resize(Fit::Contain, width, height, true)),
         }
     }
-    if let Some(degrees) = opts.rotate.filter(|d| *d != 0) {
-        steps.push(Step::Rotate { degrees });
-    }
     if let Some((horizontal, vertical)) = opts.flip {
         steps.push(Step::Flip {
             horizontal,
@@ -568,6 +456,14 @@ fn build(opts: &Options) -> Pipeline {
     }
     let mut output = OutputOptions {
         quality: opts.quality.map(Quality::Absolute),
+        // Cloudflare's default keeps the copyright only.
+        metadata: match opts.metadata.unwrap_or(MetadataPolicy::Copyright) {
+            MetadataPolicy::Keep => KeptMetadata::All,
+            MetadataPolicy::Copyright => KeptMetadata::Copyright,
+            MetadataPolicy::None => KeptMetadata::None,
+        },
+        // Under transparency as well as around a padded image.
+        background: opts.background,
         ..Default::default()
     };
     match opts.format.as_deref() {
@@ -585,6 +481,9 @@ fn build(opts: &Options) -> Pipeline {
     }
     Pipeline { steps, output }
 }
+
+mod values;
+use values::{colour, gravity, trim_edges};
 
 #[cfg(test)]
 mod tests;

@@ -111,6 +111,23 @@ pub struct OutputOptions {
     pub quality: Option<Quality>,
     /// Progressive JPEG (OSS `interlace,1`).
     pub progressive: bool,
+    /// Which of a JPEG source's EXIF a JPEG output carries.
+    pub metadata: KeptMetadata,
+    /// Colour laid under transparent pixels before encoding; `None` keeps alpha where
+    /// the format has it.
+    pub background: Option<Rgb>,
+}
+
+/// EXIF carried into the output (Cloudflare's `metadata`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum KeptMetadata {
+    /// Nothing: what every OSS pipeline gets.
+    #[default]
+    None,
+    /// Only the copyright field.
+    Copyright,
+    /// All of it, with the orientation reset to upright.
+    All,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

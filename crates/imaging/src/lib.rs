@@ -40,8 +40,8 @@ pub mod oss;
 pub use canonical::CANONICAL_VERSION;
 pub use error::{Field, ProcessError};
 pub use ir::{
-    Adjust, Axis, Crop, Fit, Focus, Format, FormatChoice, Gravity, ImageMark, IndexCrop, MarkAlign,
-    MarkOrder, MixedLayout, NestedProcess, OutputOptions, Pipeline, Process, ProcessRequest,
-    Quality, Resize, ResizeTarget, Rgb, SaveAs, Step, StyleName, TextMark, Trim, Watermark,
-    WatermarkContent,
+    Adjust, Axis, Crop, Fit, Focus, Format, FormatChoice, Gravity, ImageMark, IndexCrop,
+    KeptMetadata, MarkAlign, MarkOrder, MixedLayout, NestedProcess, OutputOptions, Pipeline,
+    Process, ProcessRequest, Quality, Resize, ResizeTarget, Rgb, SaveAs, Step, StyleName, TextMark,
+    Trim, Watermark, WatermarkContent,
 };

@@ -102,8 +102,8 @@ fn every_other_option_lands_in_the_ir() {
             left: 4
         })
     );
-    assert!(matches!(s[2], Step::Resize(_)));
-    assert_eq!(s[3], Step::Rotate { degrees: 90 });
+    assert_eq!(s[2], Step::Rotate { degrees: 90 });
+    assert!(matches!(s[3], Step::Resize(_)));
     assert_eq!(
         s[4],
         Step::Flip {

@@ -117,7 +117,7 @@ fn render_inner(
             planar::resize_jpeg(source, plan, options.jpeg_denom, quality, progressive)?
         {
             return Ok(Rendered::Image {
-                bytes,
+                bytes: with_kept_exif(bytes, pipeline, &probe),
                 format: Format::Jpeg,
                 width: ow,
                 height: oh,
@@ -202,6 +202,11 @@ fn render_inner(
         };
     }
 
+    if let Some(bg) = pipeline.output.background
+        && image.frames.iter().any(Frame::has_alpha)
+    {
+        image = image.try_map(between, |f| Ok(tone::flatten(&f, bg)))?;
+    }
     let format = output_format(pipeline, probe.format, accept, &image);
     deadline.check()?;
     let (width, height) = (image.first().width, image.first().height);
@@ -209,6 +214,11 @@ fn render_inner(
         // Formats that animate keep every frame.
         Format::Gif => gif::encode(&image, between)?,
         Format::Webp if image.is_animated() => webp::encode_animated(&image, quality, between)?,
+        Format::Jpeg => with_kept_exif(
+            encode(image.first(), format, quality, pipeline.output.progressive)?,
+            pipeline,
+            &probe,
+        ),
         _ => encode(image.first(), format, quality, pipeline.output.progressive)?,
     };
     Ok(Rendered::Image {
@@ -217,6 +227,19 @@ fn render_inner(
         width,
         height,
     })
+}
+
+/// A JPEG output with the source's EXIF the pipeline keeps (none unless asked).
+fn with_kept_exif(jpeg: Vec<u8>, pipeline: &Pipeline, probe: &sniff::Probe) -> Vec<u8> {
+    let kept = probe
+        .jpeg_markers
+        .as_ref()
+        .and_then(|m| m.exif.as_deref())
+        .and_then(|exif| super::exif_keep::kept_exif(exif, pipeline.output.metadata));
+    match kept {
+        Some(tiff) => super::exif_keep::insert_app1(jpeg, &tiff),
+        None => jpeg,
+    }
 }
 
 /// The encoder quality: `Q` as given, `q` relative to the source's estimated quality.

@@ -31,6 +31,7 @@ pub mod avif;
 pub mod bmp;
 pub mod color;
 pub mod decode;
+pub mod exif_keep;
 pub mod frame;
 pub mod geometry;
 pub mod gif;

@@ -1,9 +1,9 @@
 //! Steps the Cloudflare dialect brings: mirroring, tone and colour multipliers, edge
 //! trimming and crops around a focal point. Each works on one frame.
 
-use super::frame::Frame;
+use super::frame::{Frame, Layout};
 use super::ops::region;
-use crate::ir::{Adjust, Focus, Trim};
+use crate::ir::{Adjust, Focus, Rgb, Trim};
 
 pub fn flip(f: &Frame, horizontal: bool, vertical: bool) -> Frame {
     let c = f.layout.channels();
@@ -49,6 +49,21 @@ pub fn adjust(mut f: Frame, a: &Adjust) -> Frame {
         }
     }
     f
+}
+
+/// Lays the frame over `bg`: the result has no alpha.
+pub fn flatten(f: &Frame, bg: Rgb) -> Frame {
+    if !f.has_alpha() {
+        return f.clone();
+    }
+    let mut data = Vec::with_capacity(f.width as usize * f.height as usize * 3);
+    for px in f.data.chunks_exact(4) {
+        let a = u32::from(px[3]);
+        for (c, b) in px[..3].iter().zip([bg.r, bg.g, bg.b]) {
+            data.push(((u32::from(*c) * a + u32::from(b) * (255 - a) + 127) / 255) as u8);
+        }
+    }
+    Frame::new(f.width, f.height, Layout::Rgb8, data)
 }
 
 /// How far two pixels may differ, per channel, and still count as the border colour
@@ -125,7 +140,6 @@ pub fn focal_crop(f: &Frame, width: u32, height: u32, focus: Focus) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::frame::Layout;
 
     fn gradient(w: u32, h: u32) -> Frame {
         let mut data = Vec::new();

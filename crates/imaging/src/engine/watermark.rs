@@ -208,6 +208,7 @@ fn image_layer(
         format: Some(FormatChoice::Fixed(Format::Png)),
         quality: None,
         progressive: false,
+        ..Default::default()
     };
     let in_mark = |e: EngineError| prefix_error(e, &format!("watermark image {key:?}: "));
     let rendered = render(bytes, &pipeline).map_err(in_mark)?;

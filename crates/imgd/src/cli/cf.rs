@@ -50,6 +50,9 @@ async fn account(store: &Store, cmd: CfAccountCommand) -> Result<()> {
             }
         }
         CfAccountCommand::Create { bucket, id, hash } => {
+            if let Some(problem) = store::bucket_name_problem(&bucket) {
+                bail!("{problem}");
+            }
             match store
                 .create_bucket(&bucket, store::BucketAcl::Private)
                 .await

@@ -1,4 +1,4 @@
-//! The `[[buckets]]`, `[[secrets]]` and `[[cloudflare.accounts]]` of the configuration,
+//! The `[[buckets]]`, `[[secrets]]` and `[[cloudflare_accounts]]` of the configuration,
 //! applied when the server starts.
 
 use super::bucket::check_bucket_name;
@@ -101,7 +101,7 @@ async fn ensure_bucket(store: &Store, name: &str) -> Result<()> {
     }
 }
 
-/// Makes the `[[cloudflare.accounts]]` exist as written; with none configured and none
+/// Makes the `[[cloudflare_accounts]]` exist as written; with none configured and none
 /// stored, creates one account over `cloudflare.default_bucket`, so the door works on
 /// embedded defaults.
 pub(super) async fn apply_cloudflare_config(
@@ -114,7 +114,7 @@ pub(super) async fn apply_cloudflare_config(
     if let Some(bucket) = &cfg.cloudflare.remote_bucket {
         ensure_bucket(store, bucket).await?;
     }
-    for a in &cfg.cloudflare.accounts {
+    for a in &cfg.cloudflare_accounts {
         ensure_bucket(store, &a.bucket).await?;
         store
             .cf_ensure_account(
@@ -126,7 +126,7 @@ pub(super) async fn apply_cloudflare_config(
             .await
             .with_context(|| format!("images account {}", a.account_id))?;
     }
-    if cfg.cloudflare.accounts.is_empty() && store.cf_accounts().await?.is_empty() {
+    if cfg.cloudflare_accounts.is_empty() && store.cf_accounts().await?.is_empty() {
         let bucket = &cfg.cloudflare.default_bucket;
         ensure_bucket(store, bucket).await?;
         let account = store.cf_create_account(None, None, bucket, false).await?;

@@ -1,4 +1,4 @@
-//! `[cloudflare]` and `[[cloudflare.accounts]]`: the Cloudflare Images door.
+//! `[cloudflare]` and `[[cloudflare_accounts]]`: the Cloudflare Images door.
 
 use super::Config;
 use anyhow::{Result, bail};
@@ -21,8 +21,6 @@ pub struct CloudflareConfig {
     pub remote_bucket: Option<String>,
     /// Bucket of the account made on first start when no account exists.
     pub default_bucket: String,
-    /// Accounts to create (or update) at start-up; configuration file only.
-    pub accounts: Vec<CloudflareAccountConfig>,
 }
 
 impl Default for CloudflareConfig {
@@ -33,12 +31,11 @@ impl Default for CloudflareConfig {
             max_upload_bytes: 10 * 1024 * 1024,
             remote_bucket: None,
             default_bucket: "images".into(),
-            accounts: Vec::new(),
         }
     }
 }
 
-/// `[[cloudflare.accounts]]`: an images account to create (or update) at start-up.
+/// `[[cloudflare_accounts]]`: an images account to create (or update) at start-up.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CloudflareAccountConfig {
@@ -62,14 +59,14 @@ impl Config {
         if self.cloudflare.max_upload_bytes == 0 {
             bail!("cloudflare.max_upload_bytes must be at least 1");
         }
-        for account in &self.cloudflare.accounts {
+        for account in &self.cloudflare_accounts {
             if let Some(problem) =
                 store::cloudflare::account_problem(&account.account_id, &account.account_hash)
             {
-                bail!("[[cloudflare.accounts]]: {problem}");
+                bail!("[[cloudflare_accounts]]: {problem}");
             }
             if let Some(problem) = store::bucket_name_problem(&account.bucket) {
-                bail!("[[cloudflare.accounts]] bucket: {problem}");
+                bail!("[[cloudflare_accounts]] bucket: {problem}");
             }
         }
         Ok(())

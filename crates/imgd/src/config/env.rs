@@ -4,7 +4,7 @@
 //! The key list is derived from [`Config::default`] (serialized, so keys whose default is
 //! unset appear too); nothing here lists configuration keys by hand.
 
-use super::{BucketConfig, Config, SecretConfig};
+use super::{BucketConfig, CloudflareAccountConfig, Config, SecretConfig};
 use anyhow::{Context, Result, bail};
 use serde_json::Value as Json;
 
@@ -53,6 +53,7 @@ fn table_array_entry(name: &str) -> Result<Option<Json>> {
     let entry = match name {
         "buckets" => serde_json::to_value(BucketConfig::default()),
         "secrets" => serde_json::to_value(SecretConfig::default()),
+        "cloudflare_accounts" => serde_json::to_value(CloudflareAccountConfig::default()),
         _ => return Ok(None),
     };
     Ok(Some(entry.context("serializing an entry's defaults")?))
@@ -290,11 +291,14 @@ mod tests {
         );
         assert_eq!(find("buckets.origin").var, None);
         assert_eq!(find("secrets.value").var, None);
+        assert_eq!(find("cloudflare_accounts.account_hash").var, None);
+        assert_eq!(find("cloudflare.remote_bucket").kind, Kind::Str);
         // Every default-empty list outside [[...]] entries must be settable.
         assert!(
             keys.iter().all(|k| k.kind != Kind::FileOnly
                 || k.path.starts_with("buckets.")
-                || k.path.starts_with("secrets.")),
+                || k.path.starts_with("secrets.")
+                || k.path.starts_with("cloudflare_accounts.")),
             "{keys:?}"
         );
         let mut sorted = keys.clone();

@@ -2,14 +2,14 @@
 //!
 //! Every key can be set from the environment: a top-level key `data_dir` as
 //! `IMGD_DATA_DIR`, a key in a section, such as `[storage] backend`, as
-//! `IMGD_STORAGE_BACKEND` (`[[buckets]]`, `[[secrets]]` and `[[cloudflare.accounts]]` only
+//! `IMGD_STORAGE_BACKEND` (`[[buckets]]`, `[[secrets]]` and `[[cloudflare_accounts]]` only
 //! in the file). Any other
 //! `IMGD_*` name is refused unless imgd reads it for another purpose ([`env`]).
 
 mod cloudflare;
 pub mod env;
 
-pub use cloudflare::CloudflareConfig;
+pub use cloudflare::{CloudflareAccountConfig, CloudflareConfig};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub imageproxy: ImageProxyConfig,
     pub cloudflare: CloudflareConfig,
+    /// Cloudflare Images accounts to make sure of at start-up.
+    pub cloudflare_accounts: Vec<CloudflareAccountConfig>,
 }
 
 /// `[fetch]`: remote fetches by the imageproxy door and bucket origins.
@@ -252,6 +254,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             imageproxy: ImageProxyConfig::default(),
             cloudflare: CloudflareConfig::default(),
+            cloudflare_accounts: Vec::new(),
         }
     }
 }

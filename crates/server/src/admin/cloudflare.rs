@@ -62,6 +62,13 @@ pub(super) async fn serve(
         }
         Endpoint::CfCreateAccount => {
             let doc: NewAccount = parse_json(body)?;
+            if let Some(problem) = store::bucket_name_problem(&doc.bucket) {
+                return Err(api_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidBucketName",
+                    problem,
+                ));
+            }
             match store
                 .create_bucket(&doc.bucket, store::BucketAcl::Private)
                 .await
