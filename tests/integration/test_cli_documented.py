@@ -115,7 +115,9 @@ def test_generated_credentials_are_kept_0600_printed_once_and_used(tmp_path):
             server.client().list_buckets()  # the suite's usual root key is not this server's
         assert e.value.response["Error"]["Code"] == "InvalidAccessKeyId"
         with pytest.raises(ClientError) as e:
-            s3_client(server.endpoint, access_key=access, secret_key=secret[:-1] + "x").list_buckets()
+            # A different last character (a secret ending in "x" must not be "changed" to itself).
+            wrong = secret[:-1] + ("y" if secret.endswith("x") else "x")
+            s3_client(server.endpoint, access_key=access, secret_key=wrong).list_buckets()
         assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
         # Second start: the same keys from the file, and nothing printed.
