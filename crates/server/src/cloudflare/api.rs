@@ -2,7 +2,10 @@
 //! continuation tokens), get, patch, delete and blob.
 
 use super::envelope::{self, CfError, codes};
-use super::{CloudflareDoor, MAX_PIXELS, MAX_SIDE, custom_id, form_bool, metadata_document};
+use super::{
+    CloudflareDoor, ImageFields, MAX_PIXELS, MAX_SIDE, image_fields, metadata_document,
+    refuse_unknown_fields,
+};
 use crate::kernel::multipart::Form;
 use crate::kernel::{BoxBody, Query, body::read_limited, stream_body};
 use bytes::Bytes;
@@ -195,17 +198,10 @@ impl CloudflareDoor {
         req: Request<Incoming>,
     ) -> Result<Response<BoxBody>, CfError> {
         let form = self.read_form(req).await?;
-        let known = ["file", "url", "id", "metadata", "requireSignedURLs"];
-        if let Some(unknown) = form
-            .fields
-            .iter()
-            .find(|f| !known.contains(&f.name.as_str()))
-        {
-            return Err(CfError::bad_request(format!(
-                "Unknown field {:?}; the fields are file, url, id, metadata and requireSignedURLs",
-                unknown.name
-            )));
-        }
+        refuse_unknown_fields(
+            &form,
+            &["file", "url", "id", "metadata", "requireSignedURLs"],
+        )?;
         let text = |name: &str| form.text(name).map_err(|e| CfError::bad_request(e.0));
         let (bytes, filename) = match (form.get("file"), text("url")?) {
             (Some(_), Some(_)) => {
@@ -227,18 +223,11 @@ impl CloudflareDoor {
                 ));
             }
         };
-        let meta = match text("metadata")? {
-            Some(m) if !m.trim().is_empty() => metadata_document(m)?,
-            _ => "{}".to_owned(),
-        };
-        let require_signed = match text("requireSignedURLs")? {
-            Some(v) => form_bool("requireSignedURLs", v)?,
-            None => false,
-        };
-        let image_id = match text("id")? {
-            Some(id) => custom_id(id)?,
-            None => uuid::Uuid::new_v4().to_string(),
-        };
+        let ImageFields {
+            image_id,
+            meta,
+            require_signed,
+        } = image_fields(&form)?;
         let checked = self.check_image(bytes)?;
         let record = NewImage {
             image_id: image_id.clone(),

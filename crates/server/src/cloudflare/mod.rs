@@ -27,6 +27,7 @@ mod upload;
 pub use endpoint::{Endpoint, looks_like_account_hash};
 
 use crate::images::ImageService;
+use crate::kernel::multipart::Form;
 use crate::kernel::{BoxBody, Clock, Query, empty_body};
 use endpoint::ApiOp;
 use envelope::{CfError, codes};
@@ -280,6 +281,51 @@ fn rfc3339_ms(ms: i64) -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
     t.format(&fmt).unwrap_or_default()
+}
+
+/// The fields an image upload and a direct upload share.
+struct ImageFields {
+    image_id: String,
+    meta: String,
+    require_signed: bool,
+}
+
+/// `id` (or a fresh UUID), `metadata` (or `{}`) and `requireSignedURLs` of a form.
+fn image_fields(form: &Form) -> Result<ImageFields, CfError> {
+    let text = |name: &str| form.text(name).map_err(|e| CfError::bad_request(e.0));
+    let meta = match text("metadata")? {
+        Some(m) if !m.trim().is_empty() => metadata_document(m)?,
+        _ => "{}".to_owned(),
+    };
+    let require_signed = match text("requireSignedURLs")? {
+        Some(v) => form_bool("requireSignedURLs", v)?,
+        None => false,
+    };
+    let image_id = match text("id")? {
+        Some(id) => custom_id(id)?,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    Ok(ImageFields {
+        image_id,
+        meta,
+        require_signed,
+    })
+}
+
+/// A form field the operation does not take is an error naming it and the known ones.
+fn refuse_unknown_fields(form: &Form, known: &[&str]) -> Result<(), CfError> {
+    match form
+        .fields
+        .iter()
+        .find(|f| !known.contains(&f.name.as_str()))
+    {
+        Some(unknown) => Err(CfError::bad_request(format!(
+            "Unknown field {:?}; the fields are {}",
+            unknown.name,
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Checks a metadata document: a JSON object of at most 1024 bytes.

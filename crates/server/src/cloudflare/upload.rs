@@ -8,7 +8,7 @@
 //! too large) gives the draft back, since nothing was stored through it.
 
 use super::envelope::{self, CfError, codes};
-use super::{CloudflareDoor, custom_id, form_bool, metadata_document};
+use super::{CloudflareDoor, ImageFields, image_fields, refuse_unknown_fields};
 use crate::kernel::date::parse_rfc3339;
 use crate::kernel::{BoxBody, empty_body};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
@@ -72,24 +72,17 @@ impl CloudflareDoor {
         let form = self.read_form(req).await?;
         // `file` is tolerated because common clients send an empty one to force a
         // multipart body (the seed's Django code does).
-        let known = [
-            "id",
-            "expiry",
-            "metadata",
-            "requireSignedURLs",
-            "creator",
-            "file",
-        ];
-        if let Some(unknown) = form
-            .fields
-            .iter()
-            .find(|f| !known.contains(&f.name.as_str()))
-        {
-            return Err(CfError::bad_request(format!(
-                "Unknown field {:?}; the fields are id, expiry, metadata, requireSignedURLs and creator",
-                unknown.name
-            )));
-        }
+        refuse_unknown_fields(
+            &form,
+            &[
+                "id",
+                "expiry",
+                "metadata",
+                "requireSignedURLs",
+                "creator",
+                "file",
+            ],
+        )?;
         if form.get("file").is_some_and(|f| !f.data.is_empty()) {
             return Err(CfError::bad_request(
                 "A direct upload takes no file: send it to the uploadURL this call answers",
@@ -111,24 +104,17 @@ impl CloudflareDoor {
                 at
             }
         };
-        let meta = match text("metadata")? {
-            Some(m) if !m.trim().is_empty() => metadata_document(m)?,
-            _ => "{}".to_owned(),
-        };
-        let require_signed = match text("requireSignedURLs")? {
-            Some(v) => form_bool("requireSignedURLs", v)?,
-            None => false,
-        };
+        let ImageFields {
+            image_id,
+            meta,
+            require_signed,
+        } = image_fields(&form)?;
         let creator = text("creator")?
             .filter(|c| !c.is_empty())
             .map(str::to_owned);
         if creator.as_ref().is_some_and(|c| c.len() > 1024) {
             return Err(CfError::bad_request("creator is at most 1024 characters"));
         }
-        let image_id = match text("id")? {
-            Some(id) => custom_id(id)?,
-            None => uuid::Uuid::new_v4().to_string(),
-        };
         match self.store().object(&account.bucket, &image_id).await {
             Ok(_) => return Err(conflict(&image_id)),
             Err(StoreError::NoSuchKey) => {}

@@ -23,6 +23,8 @@ const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /// Cloudflare's limit on named variants per account.
 pub const MAX_VARIANTS: usize = 100;
+const ACCOUNT_COLUMNS: &str = "account_id, account_hash, bucket, flexible_variants";
+const VARIANT_COLUMNS: &str = "name, fit, width, height, metadata, never_require_signed";
 /// The name of the key made when an account has none.
 pub const DEFAULT_KEY: &str = "default";
 
@@ -101,18 +103,18 @@ fn sha256_hex(text: &str) -> String {
 
 impl Store {
     pub async fn cf_accounts(&self) -> StoreResult<Vec<CfAccount>> {
-        let rows = sqlx::query(
-            "SELECT account_id, account_hash, bucket, flexible_variants FROM cf_accounts ORDER BY created_ms, account_id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM cf_accounts ORDER BY created_ms, account_id"
+        ))
         .fetch_all(&self.db)
         .await?;
         rows.iter().map(account_from_row).collect()
     }
 
     pub async fn cf_account(&self, account_id: &str) -> StoreResult<Option<CfAccount>> {
-        let row = sqlx::query(
-            "SELECT account_id, account_hash, bucket, flexible_variants FROM cf_accounts WHERE account_id = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM cf_accounts WHERE account_id = ?"
+        ))
         .bind(account_id)
         .fetch_optional(&self.db)
         .await?;
@@ -120,9 +122,9 @@ impl Store {
     }
 
     pub async fn cf_account_by_hash(&self, account_hash: &str) -> StoreResult<Option<CfAccount>> {
-        let row = sqlx::query(
-            "SELECT account_id, account_hash, bucket, flexible_variants FROM cf_accounts WHERE account_hash = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM cf_accounts WHERE account_hash = ?"
+        ))
         .bind(account_hash)
         .fetch_optional(&self.db)
         .await?;
@@ -400,10 +402,9 @@ impl Store {
     // ---- variants -------------------------------------------------------------------
 
     pub async fn cf_variants(&self, account_id: &str) -> StoreResult<Vec<CfVariant>> {
-        let rows = sqlx::query(
-            "SELECT name, fit, width, height, metadata, never_require_signed FROM cf_variants \
-             WHERE account_id = ? ORDER BY name",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {VARIANT_COLUMNS} FROM cf_variants WHERE account_id = ? ORDER BY name"
+        ))
         .bind(account_id)
         .fetch_all(&self.db)
         .await?;
@@ -411,10 +412,9 @@ impl Store {
     }
 
     pub async fn cf_variant(&self, account_id: &str, name: &str) -> StoreResult<Option<CfVariant>> {
-        let row = sqlx::query(
-            "SELECT name, fit, width, height, metadata, never_require_signed FROM cf_variants \
-             WHERE account_id = ? AND name = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {VARIANT_COLUMNS} FROM cf_variants WHERE account_id = ? AND name = ?"
+        ))
         .bind(account_id)
         .bind(name)
         .fetch_optional(&self.db)
