@@ -201,3 +201,44 @@ fn named_variants() {
     let b = parse_options("w=10,flip=v").unwrap().pipeline.canonical();
     assert_ne!(a, b);
 }
+
+#[test]
+fn mangled_option_lists_never_panic() {
+    // Every one-character replacement, insertion and deletion of a list using every
+    // option: each either parses (and has a canonical form) or is refused with a message.
+    let base = "w=400,h=300,fit=cover,g=0.5x0.5,dpr=2,q=80,f=auto,background=rgb(1,2,3),\
+                blur=3,brightness=1.2,contrast=0.8,gamma=1.1,saturation=0.5,sharpen=2,\
+                rotate=90,flip=hv,trim=1;2;3;4,trim.left=2,metadata=keep,anim=false,onerror=redirect";
+    let alphabet = [
+        '=', ',', ';', '(', ')', 'x', '.', '-', '0', '9', '%', ' ', 'é',
+    ];
+    let chars: Vec<char> = base.chars().collect();
+    let mut tried = 0;
+    for i in 0..=chars.len() {
+        let mut variants = Vec::new();
+        if i < chars.len() {
+            let mut deleted = chars.clone();
+            deleted.remove(i);
+            variants.push(deleted);
+        }
+        for c in alphabet {
+            let mut inserted = chars.clone();
+            inserted.insert(i, c);
+            variants.push(inserted);
+            if i < chars.len() {
+                let mut replaced = chars.clone();
+                replaced[i] = c;
+                variants.push(replaced);
+            }
+        }
+        for v in variants {
+            let text: String = v.into_iter().collect();
+            match parse_options(&text) {
+                Ok(t) => assert!(!t.pipeline.canonical().is_empty() || t.pipeline.is_empty()),
+                Err(e) => assert!(!e.to_string().is_empty()),
+            }
+            tried += 1;
+        }
+    }
+    assert!(tried > 5000, "{tried}");
+}
