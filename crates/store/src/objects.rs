@@ -72,6 +72,25 @@ impl Store {
         Ok((blob, hasher.finish()))
     }
 
+    /// Stores an object whose whole body is already in memory (a fetched or uploaded
+    /// image): [`Store::put_object`] with the length declared.
+    pub async fn put_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+        bytes: Bytes,
+    ) -> StoreResult<ObjectInfo> {
+        let opts = PutOptions {
+            expected_len: Some(bytes.len() as u64),
+            ..opts
+        };
+        let body = Box::pin(futures::stream::once(async move {
+            Ok::<_, std::io::Error>(bytes)
+        }));
+        self.put_object(bucket, key, opts, body, |_| Ok(())).await
+    }
+
     /// Stores an object. `verify` sees the digests of the whole body before anything
     /// becomes visible; an error from it discards the upload.
     pub async fn put_object<S, E>(

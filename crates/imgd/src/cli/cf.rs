@@ -103,14 +103,6 @@ async fn key(store: &Store, cmd: CfKeyCommand) -> Result<()> {
     match cmd {
         CfKeyCommand::Create { name, account } => {
             let a = pick_account(store, account.as_deref()).await?;
-            let ok = !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !ok {
-                bail!("a key name has 1 to 64 characters of A-Z, a-z, 0-9, - and _");
-            }
             let k = store.cf_put_key(&a.account_id, &name).await?;
             println!("{}", k.value);
         }

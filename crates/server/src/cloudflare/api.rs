@@ -135,17 +135,12 @@ impl CloudflareDoor {
                 content_type: Some(image.content_type.to_owned()),
                 ..Default::default()
             },
-            expected_len: Some(image.bytes.len() as u64),
             // An object put at the id through S3 meanwhile is not overwritten.
             if_none_match_any: true,
             ..Default::default()
         };
-        let bytes = image.bytes;
-        let body = Box::pin(futures::stream::once(async move {
-            Ok::<_, std::io::Error>(bytes)
-        }));
         self.store()
-            .put_object(&account.bucket, image_id, opts, body, |_| Ok(()))
+            .put_bytes(&account.bucket, image_id, opts, image.bytes)
             .await
             .map(|_| ())
             .map_err(|e| match e {

@@ -5,8 +5,8 @@
 //! `neverRequireSignedURLs` is the exception. Unlike Cloudflare, flexible options may
 //! be used on a signed image when the link is signed, since the signature covers them.
 
-use super::CloudflareDoor;
 use super::envelope::{CfError, codes};
+use super::{CloudflareDoor, decode_path as decode};
 use crate::kernel::caching::Caching;
 use crate::kernel::{BoxBody, Query};
 use crate::respond;
@@ -15,13 +15,6 @@ use imaging::cloudflare::{MetadataPolicy, VariantFit};
 use imaging::{FormatChoice, Pipeline};
 use signing::cloudflare::VerifyError;
 use store::cloudflare::{CfAccount, CfVariant, ImageState};
-
-fn decode(s: &str) -> Result<String, CfError> {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .map(|c| c.into_owned())
-        .map_err(|_| CfError::bad_request("The path is not UTF-8"))
-}
 
 /// The pipeline of a stored variant. Values were checked when the variant was saved;
 /// a value this build does not know falls back to the defaults rather than failing.

@@ -66,14 +66,9 @@ fn decode_segment(s: &str) -> String {
         .into_owned()
 }
 
-/// Whether `segment` can be an account hash in a delivery path: the shape
-/// `store::cloudflare::account_problem` enforces (so never a bucket name).
+/// Whether `segment` can be an account hash in a delivery path (so never a bucket name).
 pub fn looks_like_account_hash(segment: &str) -> bool {
-    (16..=64).contains(&segment.len())
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && segment.bytes().any(|b| b.is_ascii_uppercase() || b == b'_')
+    store::cloudflare::hash_problem(segment).is_none()
 }
 
 impl Endpoint {

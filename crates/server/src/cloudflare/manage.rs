@@ -271,7 +271,6 @@ impl CloudflareDoor {
         account: &CfAccount,
         name: &str,
     ) -> Result<Response<BoxBody>, CfError> {
-        check_name("key", name, 64)?;
         self.store().cf_put_key(&account.account_id, name).await?;
         self.keys_answer(account).await
     }

@@ -328,6 +328,14 @@ fn refuse_unknown_fields(form: &Form, known: &[&str]) -> Result<(), CfError> {
     }
 }
 
+/// A percent-encoded piece of the request path, decoded.
+fn decode_path(s: &str) -> Result<String, CfError> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| CfError::bad_request("The path is not UTF-8"))
+}
+
 /// Checks a metadata document: a JSON object of at most 1024 bytes.
 fn metadata_document(text: &str) -> Result<String, CfError> {
     if text.len() > MAX_METADATA_BYTES {

@@ -4,8 +4,8 @@
 //! an absolute URL when a bucket for remote sources is configured: the image is fetched
 //! once through the SSRF-safe fetcher and kept there.
 
-use super::CloudflareDoor;
 use super::envelope::{CfError, codes};
+use super::{CloudflareDoor, decode_path as decode};
 use crate::kernel::caching::Caching;
 use crate::kernel::{BoxBody, empty_body, vhost};
 use crate::respond;
@@ -13,13 +13,6 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use imaging::cloudflare::OnError;
 use sha2::{Digest, Sha256};
 use store::{DeliveryPolicy, ObjectHeaders, PutOptions, StoreError};
-
-fn decode(s: &str) -> Result<String, CfError> {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8()
-        .map(|c| c.into_owned())
-        .map_err(|_| CfError::bad_request("The path is not UTF-8"))
-}
 
 /// An absolute source URL, repaired when a proxy merged `https://` into `https:/`.
 fn absolute_source(source: &str) -> Option<String> {
@@ -144,15 +137,10 @@ impl CloudflareDoor {
                     .collect(),
                 ..Default::default()
             },
-            expected_len: Some(checked.bytes.len() as u64),
             ..Default::default()
         };
-        let body = checked.bytes;
-        let stream = Box::pin(futures::stream::once(async move {
-            Ok::<_, std::io::Error>(body)
-        }));
         self.store()
-            .put_object(&bucket, &key, opts, stream, |_| Ok(()))
+            .put_bytes(&bucket, &key, opts, checked.bytes)
             .await?;
         Ok((bucket, key))
     }

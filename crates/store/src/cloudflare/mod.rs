@@ -70,6 +70,12 @@ pub fn account_problem(account_id: &str, account_hash: &str) -> Option<String> {
             "account_id must be 32 lower-case hexadecimal characters, got {account_id:?}"
         ));
     }
+    hash_problem(account_hash)
+}
+
+/// Why `account_hash` cannot be a delivery hash (the rule routing also reads a path
+/// segment by).
+pub fn hash_problem(account_hash: &str) -> Option<String> {
     let hash_ok = (16..=64).contains(&account_hash.len())
         && account_hash.bytes().all(|b| HASH_ALPHABET.contains(&b));
     if !hash_ok {
@@ -88,10 +94,22 @@ pub fn account_problem(account_id: &str, account_hash: &str) -> Option<String> {
     None
 }
 
+/// Why `name` cannot name a signing key.
+pub fn key_name_problem(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (!ok).then(|| {
+        format!("A key name has 1 to 64 characters of A-Z, a-z, 0-9, - and _; got {name:?}")
+    })
+}
+
 fn new_account_hash() -> String {
     loop {
         let hash = random_token(HASH_ALPHABET, 22);
-        if account_problem(&"0".repeat(32), &hash).is_none() {
+        if hash_problem(&hash).is_none() {
             return hash;
         }
     }
@@ -350,6 +368,9 @@ impl Store {
 
     /// Creates (or, as Cloudflare's PUT does, replaces) the key `name` with a fresh value.
     pub async fn cf_put_key(&self, account_id: &str, name: &str) -> StoreResult<CfKey> {
+        if let Some(problem) = key_name_problem(name) {
+            return Err(StoreError::InvalidArgument(problem));
+        }
         let key = CfKey {
             name: name.to_owned(),
             value: random_token(KEY_ALPHABET, 43),
