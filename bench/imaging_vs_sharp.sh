@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # imgd's engine vs sharp (libvips 8.18, from npm) on sharp's published benchmark tasks,
 # measured on this machine in the same run:
-#   JPEG: 2569067123_aca715a2ee_o.jpg (2725x2225) -> 720x588 cover, Lanczos3 -> JPEG q80
-#   PNG:  alpha-premultiply-2048x1536-paper.png -> 720x540 cover -> PNG
-# in-process at concurrency 1 and 2 for both, then imgd end to end over HTTP (wrk at
-# concurrency 2, a different object key on every request so nothing could be cached).
-# PSNR of every output against a full-resolution Lanczos3 reference.
+#   jpeg/webp/avif: 2569067123_aca715a2ee_o.jpg (2725x2225) -> 720x588 cover, Lanczos3
+#                   -> JPEG q80 / WebP q80 / AVIF at sharp's defaults (quality 50, effort 4)
+#   png:        alpha-premultiply-2048x1536-paper.png -> 720x540 cover -> PNG
+#   photo4000:  photo4000.jpg (4000x3000) -> 720 wide JPEG q80
+#   phone:      iphone_photo.jpg (3264x2448) -> 720 wide JPEG q80
+#   blur:       photo4000.jpg, Gaussian σ 10 -> JPEG q80 (imgd's and sharp's compared)
+# in-process at concurrency 1 and 2, then imgd end to end over HTTP (wrk at concurrency
+# 2, default configuration, a different object key on every request), then the peak RSS
+# of one 64-megapixel JPEG -> 720 px in each engine. PSNR of every output against a
+# full-resolution Lanczos3 reference. TASK=name runs one task.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECONDS_PER_RUN:-10}
@@ -23,31 +28,33 @@ cargo build --release --locked -p imgd -p imgbench >&2
 RESULTS=$OUT/results.jsonl
 for c in 1 2; do
   SHARP_MODULES=$PWD/.tools/node/node_modules node bench/imaging/sharp_bench.js "$CORPUS" "$SECS" "$c" "$OUT" >>"$RESULTS"
-  ./target/release/imgbench --corpus "$CORPUS" --seconds "$SECS" --concurrency "$c" --out "$OUT" >>"$RESULTS"
+  ./target/release/imgbench --corpus "$CORPUS" --seconds "$SECS" --concurrency "$c" --out "$OUT" ${TASK:+--task "$TASK"} >>"$RESULTS"
 done
 
 # End to end over HTTP.
 DATA=$OUT/data
-# The variant cache is off: the keys repeat every 200 requests, and this measures rendering.
-IMGD_CACHE_ENABLED=false IMGD_DATA_DIR=$DATA IMGD_LISTEN=127.0.0.1:18950 IMGD_ACCESS_KEY=benchkey IMGD_SECRET_KEY=benchsecret IMGD_LOG=warn \
+# The default configuration (variant cache on); every request names a different object,
+# so each one renders and fills the cache as a real miss would.
+KEYS=${HTTP_KEYS:-1500}
+IMGD_DATA_DIR=$DATA IMGD_LISTEN=127.0.0.1:18950 IMGD_ACCESS_KEY=benchkey IMGD_SECRET_KEY=benchsecret IMGD_LOG=warn \
   ./target/release/imgd serve >"$OUT/imgd.log" 2>&1 &
 for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:18950/_imgd/health && break; sleep 0.1; done
 IMGD_DATA_DIR=$DATA IMGD_ACCESS_KEY=benchkey IMGD_SECRET_KEY=benchsecret ./target/release/imgd bucket create bench --public >/dev/null
-.tools/venv/bin/python - "$CORPUS" <<'PY'
+.tools/venv/bin/python - "$CORPUS" "$KEYS" <<'PY'
 import sys, boto3
 from botocore.config import Config
 s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:18950", aws_access_key_id="benchkey",
                   aws_secret_access_key="benchsecret", region_name="us-east-1",
                   config=Config(s3={"addressing_style": "path"}))
 body = open(f"{sys.argv[1]}/2569067123_aca715a2ee_o.jpg", "rb").read()
-for i in range(200):
+for i in range(int(sys.argv[2])):
     s3.put_object(Bucket="bench", Key=f"saw-{i}.jpg", Body=body, ContentType="image/jpeg")
 PY
-cat >"$OUT/distinct.lua" <<'LUA'
+cat >"$OUT/distinct.lua" <<LUA
 counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format("GET", "/bench/saw-" .. (counter % 200) .. ".jpg?x-oss-process=image/resize,m_fill,w_720,h_588/quality,Q_80/format,jpg")
+  return wrk.format("GET", "/bench/saw-" .. (counter % $KEYS) .. ".jpg?x-oss-process=image/resize,m_fill,w_720,h_588/quality,Q_80/format,jpg")
 end
 LUA
 wrk -t2 -c2 -d"${SECS}s" -s "$OUT/distinct.lua" http://127.0.0.1:18950 >"$OUT/wrk.txt"
@@ -60,26 +67,40 @@ print(json.dumps({"engine": "imgd-http", "task": "jpeg", "concurrency": 2, "ops"
                   "non_2xx": int(errors.group(1)) if errors else 0}))
 PY
 
+# Peak memory of one 64-megapixel JPEG to 720 px, each engine in a fresh process.
+BIG=$OUT/64mp.jpg
+SHARP_MODULES=$PWD/.tools/node/node_modules node -e '
+const sharp = require(process.env.SHARP_MODULES + "/sharp");
+sharp(process.argv[1]).resize(9238, 6928).jpeg({ quality: 90 }).toFile(process.argv[2]);' "$CORPUS/photo4000.jpg" "$BIG"
+sleep 1
+for _ in $(seq 1 50); do [ -s "$BIG" ] && break; sleep 0.2; done
+imgd_kb=$(/usr/bin/time -f %M ./target/release/imgbench --corpus "$CORPUS" --out "$OUT" --once "$BIG" 2>&1 >/dev/null | tail -1)
+sharp_kb=$(SHARP_MODULES=$PWD/.tools/node/node_modules /usr/bin/time -f %M node -e '
+const sharp = require(process.env.SHARP_MODULES + "/sharp");
+sharp(process.argv[1]).resize(720).jpeg({ quality: 80 }).toBuffer().then(b => console.log(b.length));' "$BIG" 2>&1 >/dev/null | tail -1)
+echo "{\"engine\": \"rss\", \"task\": \"64mp\", \"concurrency\": 1, \"ops\": 0, \"imgd_kb\": $imgd_kb, \"sharp_kb\": $sharp_kb}" >>"$RESULTS"
+
 python3 - "$RESULTS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 get = lambda e, t, c: next((r for r in rows if r["engine"] == e and r["task"] == t and r["concurrency"] == c), None)
-print("engine       task  conc     ops/s   PSNR dB")
-for r in rows:
-    ps = r.get("psnr")
-    shown = "" if r["engine"] != "imgd" else ("identical" if ps is None else f"{ps:.2f}")
-    print(f"{r['engine']:<12} {r['task']:<5} {r['concurrency']:>4} {r['ops']:>9.1f}   {shown}")
-for t in ("jpeg", "png"):
+fmt = lambda v, f: "-" if v is None else format(v, f)
+print("| task | conc | imgd ops/s | sharp ops/s | imgd / sharp | imgd bytes | sharp bytes | imgd PSNR | sharp PSNR |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for t in ("jpeg", "webp", "avif", "png", "photo4000", "phone", "blur"):
     for c in (1, 2):
         i, s = get("imgd", t, c), get("sharp", t, c)
-        if i and s:
-            print(f"{t} c={c}: imgd/sharp = {i['ops'] / s['ops']:.2f}x")
-i, s, h = get("imgd", "jpeg", 1), get("sharp", "jpeg", 2), get("imgd-http", "jpeg", 2)
+        if not (i and s):
+            continue
+        print(f"| {t} | {c} | {i['ops']:.1f} | {s['ops']:.1f} | {i['ops'] / s['ops']:.2f}x | {i['bytes']} | {s['bytes']} "
+              f"| {fmt(i.get('psnr'), '.2f')} | {fmt(i.get('sharp_psnr'), '.2f')} |")
+s, h = get("sharp", "jpeg", 2), get("imgd-http", "jpeg", 2)
 if h and s:
-    print(f"jpeg HTTP end-to-end (c=2) / sharp in-process (c=2) = {h['ops'] / s['ops']:.2f}x (non-2xx: {h['non_2xx']})")
-for t in ("jpeg", "png"):
-    i = get("imgd", t, 1)
-    if i and i.get("sharp_psnr") is not None:
-        ours = "identical to the reference" if i["psnr"] is None else f"{i['psnr']:.2f} dB"
-        print(f"{t} PSNR vs full-res Lanczos3 reference: imgd {ours}, sharp {i['sharp_psnr']:.2f} dB")
+    print(f"jpeg over HTTP (c=2) / sharp in-process (c=2) = {h['ops'] / s['ops']:.2f}x ({h['ops']:.1f} req/s, non-2xx: {h['non_2xx']})")
+b = get("imgd", "blur", 1)
+if b and b.get("psnr") is not None:
+    print(f"blur: imgd's result vs sharp's: {b['psnr']:.2f} dB PSNR")
+r = get("rss", "64mp", 1)
+if r:
+    print(f"64 MP JPEG -> 720 px peak RSS: imgd {r['imgd_kb'] / 1024:.0f} MiB, sharp {r['sharp_kb'] / 1024:.0f} MiB")
 PY

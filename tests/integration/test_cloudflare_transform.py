@@ -342,6 +342,18 @@ def test_flip(srv, flip, corner):
     assert near(im.getpixel((10, 10)), corner), (flip, im.getpixel((10, 10)))
 
 
+def test_flip_applies_before_rotate(srv):
+    # Cloudflare mirrors the stored picture, then turns it: rotate(flip_h(x)), which for
+    # a quarter turn is the turned picture mirrored top to bottom, not left to right.
+    turned = rgb(img(srv, "rotate=90,format=png", "quad.png"))
+    both = rgb(img(srv, "flip=h,rotate=90,format=png", "quad.png"))
+    w, h = turned.size
+    assert both.size == (w, h)
+    for x, y in [(10, 10), (w - 10, 10), (10, h - 10), (w - 10, h - 10)]:
+        assert near(both.getpixel((x, y)), turned.getpixel((x, h - 1 - y))), (x, y)
+        assert not near(both.getpixel((x, y)), turned.getpixel((w - 1 - x, y))), (x, y)
+
+
 def test_trim(srv):
     im = rgb(img(srv, "trim=10;20;30;40,format=png", "quad.png"))
     assert im.size == (400 - 20 - 40, 200 - 10 - 30)

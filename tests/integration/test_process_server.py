@@ -153,7 +153,7 @@ def test_styles_and_buckets_from_the_config_file(tmp_path):
 
 def test_admission_control_answers_503_with_retry_after(tmp_path):
     server = Imgd(tmp_path / "data", env={
-        "IMGD_PROCESS_MEMORY_BUDGET_MPX": "1",
+        "IMGD_PROCESS_MEMORY_LIMIT_MB": "300",
         "IMGD_PROCESS_WORKERS": "1",
         "IMGD_PROCESS_QUEUE_WAIT_MS": "0",
     }).start()

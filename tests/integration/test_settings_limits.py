@@ -134,17 +134,18 @@ def statuses(results) -> list[int]:
 def test_budget_and_workers_large_enough_admit_every_job_at_once(tmp_path):
     # 4 x 12 MP fit in 100 MP and 4 workers: nothing waits, so a zero wait refuses nothing.
     results = concurrent_renders({
-        "IMGD_PROCESS_MEMORY_BUDGET_MPX": "100",
+        "IMGD_PROCESS_MEMORY_LIMIT_MB": "1024",
         "IMGD_PROCESS_WORKERS": str(JOBS),
         "IMGD_PROCESS_QUEUE_WAIT_MS": "0",
     }, tmp_path)
     assert statuses(results) == [200] * JOBS
 
 
-def test_process_memory_budget_mpx_refuses_what_does_not_fit(tmp_path):
-    # Same workers, but 20 MP holds one 12 MP job at a time.
+def test_process_memory_limit_mb_refuses_what_does_not_fit(tmp_path):
+    # Same workers, but 448 MiB (320 for rendering) holds one of these jobs at a time:
+    # each decodes the 12 MP photo at full size (about 190 MiB at its peak, estimated).
     results = concurrent_renders({
-        "IMGD_PROCESS_MEMORY_BUDGET_MPX": "20",
+        "IMGD_PROCESS_MEMORY_LIMIT_MB": "448",
         "IMGD_PROCESS_WORKERS": str(JOBS),
         "IMGD_PROCESS_QUEUE_WAIT_MS": "0",
     }, tmp_path)
@@ -154,7 +155,7 @@ def test_process_memory_budget_mpx_refuses_what_does_not_fit(tmp_path):
 def test_process_workers_bounds_jobs_at_once(tmp_path):
     # Budget enough for all, but one worker.
     results = concurrent_renders({
-        "IMGD_PROCESS_MEMORY_BUDGET_MPX": "100",
+        "IMGD_PROCESS_MEMORY_LIMIT_MB": "1024",
         "IMGD_PROCESS_WORKERS": "1",
         "IMGD_PROCESS_QUEUE_WAIT_MS": "0",
     }, tmp_path)
@@ -165,8 +166,34 @@ def test_process_queue_wait_ms_lets_jobs_wait_their_turn(tmp_path):
     # One worker again, but a minute's wait: every job runs, one after another. (Each
     # takes about a second here, so the last waits longer than the 2 s default would.)
     results = concurrent_renders({
-        "IMGD_PROCESS_MEMORY_BUDGET_MPX": "100",
+        "IMGD_PROCESS_MEMORY_LIMIT_MB": "1024",
         "IMGD_PROCESS_WORKERS": "1",
         "IMGD_PROCESS_QUEUE_WAIT_MS": "60000",
     }, tmp_path)
     assert statuses(results) == [200] * JOBS
+
+
+def test_process_memory_limit_mb_refuses_a_job_that_could_never_fit(tmp_path):
+    # 256 MiB leaves 128 for rendering; the same job needs more than that alone, so it is
+    # refused at once with a message naming the setting, not queued forever or run anyway.
+    server = Imgd(tmp_path / "data", env={"IMGD_PROCESS_MEMORY_LIMIT_MB": "256"}).start()
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="adm", ACL="public-read")
+        s3.put_object(Bucket="adm", Key="big.jpg", Body=BIG)
+        r = requests.get(f"{server.endpoint}/adm/big.jpg",
+                         params={"x-oss-process": "image/resize,w_2000/blur,r_10,s_10"}, timeout=60)
+        assert r.status_code == 400 and code_of(r) == "InvalidArgument", r.text
+        assert "process_memory_limit_mb" in message_of(r) and "MiB" in message_of(r)
+        # A small render of the same photo still fits.
+        small = requests.get(f"{server.endpoint}/adm/big.jpg",
+                             params={"x-oss-process": "image/resize,w_200"}, timeout=60)
+        assert small.status_code == 200 and dims(small.content) == (200, 150)
+    finally:
+        server.stop()
+
+
+def test_process_memory_limit_mb_must_leave_room_to_render(tmp_path):
+    broken = Imgd(tmp_path / "data", env={"IMGD_PROCESS_MEMORY_LIMIT_MB": "100"})
+    with pytest.raises(RuntimeError, match="process_memory_limit_mb must be at least 256"):
+        broken.start(timeout=5)

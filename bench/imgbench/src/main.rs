@@ -23,9 +23,14 @@ struct Args {
     /// Where outputs go (and where sharp's outputs are looked for).
     #[arg(long)]
     out: PathBuf,
-    /// Run only this task (`jpeg` or `png`).
+    /// Run only this task (a name from `TASKS`).
     #[arg(long)]
     task: Option<String>,
+    /// Render this file once with `--ops` and exit (for peak-memory measurements).
+    #[arg(long)]
+    once: Option<PathBuf>,
+    #[arg(long, default_value = "image/resize,w_720/quality,Q_80/format,jpg")]
+    ops: String,
 }
 
 struct Task {
@@ -33,24 +38,61 @@ struct Task {
     file: &'static str,
     ops: &'static str,
     /// The same geometry, lossless and without decode-time shrinking: the reference.
-    reference_ops: &'static str,
+    /// None where no reference applies (filters: imgd's and sharp's are compared).
+    reference_ops: Option<&'static str>,
     ext: &'static str,
 }
 
-const TASKS: [Task; 2] = [
+const TASKS: [Task; 7] = [
     Task {
         name: "jpeg",
         file: "2569067123_aca715a2ee_o.jpg",
         ops: "image/resize,m_fill,w_720,h_588/quality,Q_80/format,jpg",
-        reference_ops: "image/rotate,0/resize,m_fill,w_720,h_588/format,png",
+        reference_ops: Some("image/rotate,0/resize,m_fill,w_720,h_588/format,png"),
         ext: "jpg",
+    },
+    Task {
+        name: "webp",
+        file: "2569067123_aca715a2ee_o.jpg",
+        ops: "image/resize,m_fill,w_720,h_588/quality,Q_80/format,webp",
+        reference_ops: Some("image/rotate,0/resize,m_fill,w_720,h_588/format,png"),
+        ext: "webp",
+    },
+    Task {
+        name: "avif",
+        file: "2569067123_aca715a2ee_o.jpg",
+        ops: "image/resize,m_fill,w_720,h_588/quality,Q_50/format,avif",
+        reference_ops: Some("image/rotate,0/resize,m_fill,w_720,h_588/format,png"),
+        ext: "avif",
     },
     Task {
         name: "png",
         file: "alpha-premultiply-2048x1536-paper.png",
         ops: "image/resize,m_fill,w_720,h_540/format,png",
-        reference_ops: "image/rotate,0/resize,m_fill,w_720,h_540/format,png",
+        reference_ops: Some("image/rotate,0/resize,m_fill,w_720,h_540/format,png"),
         ext: "png",
+    },
+    Task {
+        name: "photo4000",
+        file: "photo4000.jpg",
+        ops: "image/resize,w_720/quality,Q_80/format,jpg",
+        reference_ops: Some("image/rotate,0/resize,w_720/format,png"),
+        ext: "jpg",
+    },
+    Task {
+        name: "phone",
+        file: "iphone_photo.jpg",
+        ops: "image/resize,w_720/quality,Q_80/format,jpg",
+        reference_ops: Some("image/rotate,0/resize,w_720/format,png"),
+        ext: "jpg",
+    },
+    // A wide Gaussian (σ 10, cut at 5σ) over a 12-megapixel photo: filter cost.
+    Task {
+        name: "blur",
+        file: "photo4000.jpg",
+        ops: "image/blur,r_50,s_10/quality,Q_80/format,jpg",
+        reference_ops: None,
+        ext: "jpg",
     },
 ];
 
@@ -98,6 +140,17 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(file) = &args.once {
+        let source = std::fs::read(file).with_context(|| file.display().to_string())?;
+        let bytes = image_bytes(render(
+            &source,
+            &pipeline(&args.ops)?,
+            None,
+            &Limits::default(),
+        )?)?;
+        println!("{}", bytes.len());
+        return Ok(());
+    }
     std::fs::create_dir_all(&args.out)?;
     for task in TASKS
         .iter()
@@ -114,20 +167,36 @@ fn main() -> Result<()> {
         )?;
         // The reference: `rotate,0` as first step disables decode-time shrinking, since
         // only a leading resize may shrink in the DCT domain.
-        let reference = rgba(&image_bytes(render(
-            &source,
-            &pipeline(task.reference_ops)?,
-            None,
-            &limits,
-        )?)?)?;
         let ours = rgba(&output)?;
         let sharp_path = args.out.join(format!("sharp-{}.{}", task.name, task.ext));
-        let sharp_psnr = match std::fs::read(&sharp_path) {
-            Ok(b) => {
-                let s = rgba(&b)?;
-                (s.0 == reference.0 && s.1 == reference.1).then(|| psnr(&s.2, &reference.2))
+        let sharp = std::fs::read(&sharp_path).ok();
+        let sharp_bytes = sharp.as_ref().map(Vec::len);
+        let (ours_psnr, sharp_psnr) = match task.reference_ops {
+            Some(ops) => {
+                let reference = rgba(&image_bytes(render(
+                    &source,
+                    &pipeline(ops)?,
+                    None,
+                    &limits,
+                )?)?)?;
+                let sharp_psnr = match &sharp {
+                    Some(b) => {
+                        let s = rgba(b)?;
+                        (s.0 == reference.0 && s.1 == reference.1).then(|| psnr(&s.2, &reference.2))
+                    }
+                    None => None,
+                };
+                (Some(psnr(&ours.2, &reference.2)), sharp_psnr)
             }
-            Err(_) => None,
+            // No reference: how close imgd's and sharp's results are to each other.
+            None => match &sharp {
+                Some(b) => {
+                    let s = rgba(b)?;
+                    let same = s.0 == ours.0 && s.1 == ours.1;
+                    (same.then(|| psnr(&ours.2, &s.2)), None)
+                }
+                None => (None, None),
+            },
         };
 
         for _ in 0..3 {
@@ -157,7 +226,8 @@ fn main() -> Result<()> {
             "{}",
             serde_json::json!({
                 "engine": "imgd", "task": task.name, "concurrency": args.concurrency, "ops": ops,
-                "bytes": output.len(), "psnr": psnr(&ours.2, &reference.2), "sharp_psnr": sharp_psnr,
+                "bytes": output.len(), "psnr": ours_psnr, "sharp_psnr": sharp_psnr,
+                "sharp_bytes": sharp_bytes,
             })
         );
     }

@@ -391,6 +391,14 @@ fn build(opts: &Options) -> Pipeline {
     if let Some(t) = opts.trim {
         steps.push(Step::Trim(t));
     }
+    // Cloudflare flips before it rotates: `flip=h,rotate=90` mirrors the picture as
+    // stored, then turns it.
+    if let Some((horizontal, vertical)) = opts.flip {
+        steps.push(Step::Flip {
+            horizontal,
+            vertical,
+        });
+    }
     // Width and height name the sides after rotation (Cloudflare's rule).
     if let Some(degrees) = opts.rotate.filter(|d| *d != 0) {
         steps.push(Step::Rotate { degrees });
@@ -433,12 +441,6 @@ fn build(opts: &Options) -> Pipeline {
             (VariantFit::Crop, ..) => steps.push(resize(Fit::Contain, width, height, false)),
             _ => steps.push(resize(Fit::Contain, width, height, true)),
         }
-    }
-    if let Some((horizontal, vertical)) = opts.flip {
-        steps.push(Step::Flip {
-            horizontal,
-            vertical,
-        });
     }
     if let Some(a) = opts.adjust.filter(|a| *a != Adjust::NONE) {
         steps.push(Step::Adjust(a));

@@ -242,3 +242,11 @@ fn mangled_option_lists_never_panic() {
     }
     assert!(tried > 5000, "{tried}");
 }
+
+#[test]
+fn flip_comes_before_rotate() {
+    let steps = parse_options("rotate=90,flip=h").unwrap().pipeline.steps;
+    let flip = steps.iter().position(|s| matches!(s, Step::Flip { .. }));
+    let rotate = steps.iter().position(|s| matches!(s, Step::Rotate { .. }));
+    assert!(flip.is_some() && flip < rotate, "{steps:?}");
+}

@@ -7,8 +7,8 @@ use super::limits::{Deadline, Limits};
 use super::sniff::{self, SourceFormat};
 use super::watermark::{self, MarkImages, NoMarks};
 use super::{
-    EngineError, EngineResult, Rendered, avif, bmp, gif, jpeg, ops, orient, planar, png, resize,
-    tiff, tone, webp,
+    EngineError, EngineResult, Rendered, avif, blur, bmp, gif, jpeg, ops, orient, planar, png,
+    resize, tiff, tone, webp,
 };
 use crate::ir::{Format, FormatChoice, Pipeline, Quality, Resize, Step};
 
@@ -162,11 +162,11 @@ fn render_inner(
             // Orientation was applied right after decoding (or deliberately skipped).
             Step::AutoOrient(_) => image,
             Step::Blur { radius, sigma } => image.try_map(between, |f| {
-                Ok(ops::blur(&f, u32::from(*radius), f64::from(*sigma)))
+                blur::blur(f, u32::from(*radius), f64::from(*sigma), &between)
             })?,
             Step::Brightness(v) => image.try_map(between, |f| Ok(ops::brightness(f, *v)))?,
             Step::Contrast(v) => image.try_map(between, |f| Ok(ops::contrast(f, *v)))?,
-            Step::Sharpen(v) => image.try_map(between, |f| Ok(ops::sharpen(&f, *v)))?,
+            Step::Sharpen(v) => image.try_map(between, |f| blur::sharpen(f, *v, &between))?,
             Step::AverageHue => {
                 let [r, g, b] = ops::average_colour(image.first());
                 return Ok(Rendered::Json(format!(

@@ -28,8 +28,10 @@
 //! to `watermark.rs` ([`watermark::RenderNested`]) instead of that module calling back up.
 
 pub mod avif;
+pub mod blur;
 pub mod bmp;
 pub mod color;
+pub mod cost;
 pub mod decode;
 pub mod exif_keep;
 pub mod frame;

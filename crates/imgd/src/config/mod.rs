@@ -15,6 +15,10 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// MiB of `process_memory_limit_mb` kept for everything but rendering: the runtime,
+/// connection buffers, SQLite's cache, bodies in flight.
+pub const RENDER_RESERVE_MIB: u64 = 128;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -48,9 +52,11 @@ pub struct Config {
     pub max_animation_frames: u32,
     /// Wall-clock budget of one processing job, in milliseconds.
     pub process_time_budget_ms: u64,
-    /// Megapixels that all processing jobs together may hold decoded at once; requests
-    /// beyond it wait, then get 503 with Retry-After.
-    pub process_memory_budget_mpx: u64,
+    /// The memory imgd may use, in MiB: rendering jobs together may reserve all but
+    /// [`RENDER_RESERVE_MIB`] of it (their estimated peak working memory); requests
+    /// beyond it wait, then get 503 with Retry-After, and a job that alone would need
+    /// more is refused with 400.
+    pub process_memory_limit_mb: u64,
     /// Processing jobs running at once; 0 means one per CPU core.
     pub process_workers: usize,
     /// How long a processing job may wait for memory budget and a worker.
@@ -239,7 +245,7 @@ impl Default for Config {
             max_output_side: 16_384,
             max_animation_frames: 100,
             process_time_budget_ms: 20_000,
-            process_memory_budget_mpx: 256,
+            process_memory_limit_mb: 1024,
             process_workers: 0,
             process_queue_wait_ms: 2_000,
             storage: StorageConfig::default(),
@@ -358,8 +364,11 @@ impl Config {
                 bail!("imageproxy.sizes must list at least one size");
             }
         }
-        if self.process_memory_budget_mpx == 0 {
-            bail!("process_memory_budget_mpx must be at least 1");
+        if self.process_memory_limit_mb < 2 * RENDER_RESERVE_MIB {
+            bail!(
+                "process_memory_limit_mb must be at least {} (imgd keeps {RENDER_RESERVE_MIB} MiB for everything but rendering)",
+                2 * RENDER_RESERVE_MIB
+            );
         }
         for b in &self.buckets {
             if let Some(delims) = &b.style_delimiters {
@@ -415,7 +424,10 @@ impl Config {
             },
             max_source_bytes: self.max_source_bytes,
             admission: server::images::admission::AdmissionConfig {
-                budget_pixels: self.process_memory_budget_mpx.saturating_mul(1_000_000),
+                budget_bytes: self
+                    .process_memory_limit_mb
+                    .saturating_sub(RENDER_RESERVE_MIB)
+                    .saturating_mul(1 << 20),
                 workers: if self.process_workers == 0 {
                     std::thread::available_parallelism().map_or(2, |n| n.get())
                 } else {

@@ -1,22 +1,25 @@
-//! Global admission control for rendering, budgeted in megapixels.
+//! Global admission control for rendering, budgeted in bytes.
 //!
-//! Decoded pixels are what a render costs in memory (4 bytes each, plus a copy or two),
-//! so every job reserves its source's pixel count from one shared budget before it
+//! Every job reserves its peak working memory (the engine's estimate from the header
+//! and the pipeline, `imaging::engine::cost::peak_bytes`: decoded frames,
+//! intermediates, filter buffers, the encoder's state) from one shared budget before it
 //! decodes, and a worker slot so that CPU-bound jobs do not oversubscribe the cores. A
 //! job that cannot get both within the queue wait is refused with 503 and Retry-After
-//! instead of piling up until the process is killed for memory.
+//! instead of piling up until the process is killed for memory; a job larger than the
+//! whole budget is refused outright ([`Refusal::TooLarge`]), so the process stays under
+//! its configured ceiling whatever the URL.
 
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Budget accounting unit: one kilopixel.
-const UNIT_PIXELS: u64 = 1000;
+/// Budget accounting unit: 64 KiB.
+const UNIT_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct AdmissionConfig {
-    /// Pixels all running jobs may hold at once.
-    pub budget_pixels: u64,
+    /// Bytes all running jobs may hold at once.
+    pub budget_bytes: u64,
     /// Jobs rendering at once.
     pub workers: usize,
     /// How long a job may wait for budget and a worker before it is refused.
@@ -26,7 +29,7 @@ pub struct AdmissionConfig {
 impl Default for AdmissionConfig {
     fn default() -> Self {
         AdmissionConfig {
-            budget_pixels: 256_000_000,
+            budget_bytes: 896 << 20,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue_wait: Duration::from_secs(2),
         }
@@ -36,14 +39,14 @@ impl Default for AdmissionConfig {
 #[derive(Clone)]
 pub struct Admission {
     budget_units: u32,
-    pixels: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
     workers: Arc<Semaphore>,
     queue_wait: Duration,
 }
 
 /// Held while a job renders; dropping it returns the budget.
 pub struct Admitted {
-    _pixels: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
     _worker: OwnedSemaphorePermit,
 }
 
@@ -53,31 +56,46 @@ pub struct Busy {
     pub retry_after: Duration,
 }
 
+/// Why a job was not admitted.
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    Busy(Busy),
+    /// The job alone needs more than the whole budget: it can never run.
+    TooLarge {
+        needed: u64,
+        budget: u64,
+    },
+}
+
 impl Admission {
     pub fn new(cfg: &AdmissionConfig) -> Admission {
         let budget_units =
-            (cfg.budget_pixels / UNIT_PIXELS).clamp(1, u64::from(u32::MAX >> 3)) as u32;
+            (cfg.budget_bytes / UNIT_BYTES).clamp(1, u64::from(u32::MAX >> 3)) as u32;
         Admission {
             budget_units,
-            pixels: Arc::new(Semaphore::new(budget_units as usize)),
+            bytes: Arc::new(Semaphore::new(budget_units as usize)),
             workers: Arc::new(Semaphore::new(cfg.workers.max(1))),
             queue_wait: cfg.queue_wait,
         }
     }
 
-    /// Reserves `pixels` of the budget and a worker. A job larger than the whole budget
-    /// reserves all of it, so it runs alone rather than never.
-    pub async fn admit(&self, pixels: u64) -> Result<Admitted, Busy> {
-        let units = pixels
-            .div_ceil(UNIT_PIXELS)
-            .clamp(1, u64::from(self.budget_units)) as u32;
-        let pixels = self.pixels.clone();
+    /// Reserves `bytes` of the budget and a worker.
+    pub async fn admit(&self, bytes: u64) -> Result<Admitted, Refusal> {
+        let units = bytes.div_ceil(UNIT_BYTES).max(1);
+        if units > u64::from(self.budget_units) {
+            metrics::counter!("imgd_process_rejected_total", "reason" => "too_large").increment(1);
+            return Err(Refusal::TooLarge {
+                needed: bytes,
+                budget: u64::from(self.budget_units) * UNIT_BYTES,
+            });
+        }
+        let budget = self.bytes.clone();
         let workers = self.workers.clone();
         let reserve = async move {
-            let pixels = pixels.acquire_many_owned(units).await.ok()?;
+            let bytes = budget.acquire_many_owned(units as u32).await.ok()?;
             let worker = workers.acquire_owned().await.ok()?;
             Some(Admitted {
-                _pixels: pixels,
+                _bytes: bytes,
                 _worker: worker,
             })
         };
@@ -85,16 +103,16 @@ impl Admission {
             Ok(Some(admitted)) => Ok(admitted),
             _ => {
                 metrics::counter!("imgd_process_rejected_total", "reason" => "busy").increment(1);
-                Err(Busy {
+                Err(Refusal::Busy(Busy {
                     retry_after: self.queue_wait.max(Duration::from_secs(1)),
-                })
+                }))
             }
         }
     }
 
-    /// Pixels not reserved right now (for metrics and tests).
-    pub fn available_pixels(&self) -> u64 {
-        self.pixels.available_permits() as u64 * UNIT_PIXELS
+    /// Bytes not reserved right now (for metrics and tests).
+    pub fn available_bytes(&self) -> u64 {
+        self.bytes.available_permits() as u64 * UNIT_BYTES
     }
 }
 
@@ -104,7 +122,7 @@ mod tests {
 
     fn admission(budget: u64, workers: usize, wait_ms: u64) -> Admission {
         Admission::new(&AdmissionConfig {
-            budget_pixels: budget,
+            budget_bytes: budget,
             workers,
             queue_wait: Duration::from_millis(wait_ms),
         })
@@ -132,16 +150,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_job_larger_than_the_budget_runs_alone() {
-        let a = admission(1_000_000, 4, 50);
-        let huge = a
-            .admit(50_000_000)
-            .await
-            .expect("clamped to the whole budget");
-        assert_eq!(a.available_pixels(), 0);
-        assert!(a.admit(1).await.is_err());
-        drop(huge);
-        assert_eq!(a.available_pixels(), 1_000_000);
+    async fn a_job_larger_than_the_whole_budget_is_refused_outright() {
+        let a = admission(64 << 20, 4, 50);
+        match a.admit(65 << 20).await {
+            Err(Refusal::TooLarge { needed, budget }) => {
+                assert_eq!((needed, budget), (65 << 20, 64 << 20));
+            }
+            _ => panic!("a job over the whole budget must never run"),
+        }
+        let whole = a.admit(64 << 20).await.expect("exactly the budget fits");
+        assert_eq!(a.available_bytes(), 0);
+        assert!(matches!(a.admit(1).await, Err(Refusal::Busy(_))));
+        drop(whole);
+        assert_eq!(a.available_bytes(), 64 << 20);
     }
 
     #[tokio::test]

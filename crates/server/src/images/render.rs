@@ -1,6 +1,7 @@
 //! Rendering: variant-cache lookups, validators before work, one coalesced render per
 //! variant under admission control, cache fills, and `saveas`.
 
+use super::admission::Refusal;
 use super::variants::{accept_class, cache_lookup, variant_etag};
 use super::{ImageError, ImageService, Outcome, SourceMeta, Variant};
 use crate::sources::coalesce::Coalesced;
@@ -140,9 +141,20 @@ impl ImageService {
 
         let probe = imaging::engine::sniff::probe(&source)?;
         let mark_bytes: usize = marks.values().map(Vec::len).sum();
-        let cost = u64::from(probe.width) * u64::from(probe.height)
-            + (source.len() + mark_bytes) as u64 / 4;
-        let admitted = self.admission.admit(cost).await.map_err(ImageError::Busy)?;
+        let cost = imaging::engine::cost::peak_bytes(source.len() + mark_bytes, &probe, pipeline);
+        let admitted = self
+            .admission
+            .admit(cost)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Busy(busy) => ImageError::Busy(busy),
+                Refusal::TooLarge { needed, budget } => ImageError::Invalid(format!(
+                    "rendering this image with this process would need about {} MiB of memory, \
+                 more than the {} MiB this server renders with (process_memory_limit_mb)",
+                    needed.div_ceil(1 << 20),
+                    budget >> 20
+                )),
+            })?;
         let started = std::time::Instant::now();
         let limits = self.limits.engine.clone();
         let job_pipeline = pipeline.clone();
