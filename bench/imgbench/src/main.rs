@@ -199,21 +199,48 @@ fn main() -> Result<()> {
             },
         };
 
+        // Rate against distortion: the lowest quality at which imgd's output is at least
+        // as close to the reference as sharp's, and what it then weighs.
+        let matched = match (sharp_psnr, task.reference_ops) {
+            (Some(target), Some(ops)) if task.ops.contains("/quality,Q_") => {
+                let reference = rgba(&image_bytes(render(
+                    &source,
+                    &pipeline(ops)?,
+                    None,
+                    &limits,
+                )?)?)?;
+                matched_quality(&source, task.ops, &reference.2, target, &limits)?
+            }
+            _ => None,
+        };
+
         for _ in 0..3 {
             render(&source, &p, None, &limits)?;
         }
         let done = Arc::new(AtomicU64::new(0));
+        let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
         let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
         let started = Instant::now();
         let workers: Vec<_> = (0..args.concurrency)
             .map(|_| {
-                let (source, p, done, limits) =
-                    (source.clone(), p.clone(), done.clone(), limits.clone());
+                let (source, p, done, limits, latencies) = (
+                    source.clone(),
+                    p.clone(),
+                    done.clone(),
+                    limits.clone(),
+                    latencies.clone(),
+                );
                 std::thread::spawn(move || {
+                    let mut mine = Vec::new();
                     while Instant::now() < deadline {
+                        let t = Instant::now();
                         if render(&source, &p, None, &limits).is_ok() {
                             done.fetch_add(1, Ordering::Relaxed);
+                            mine.push(t.elapsed().as_secs_f64() * 1000.0);
                         }
+                    }
+                    if let Ok(mut all) = latencies.lock() {
+                        all.extend(mine);
                     }
                 })
             })
@@ -222,14 +249,48 @@ fn main() -> Result<()> {
             let _ = w.join();
         }
         let ops = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+        let mut lat = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        lat.sort_by(f64::total_cmp);
+        let p99_ms = lat
+            .get((lat.len() * 99 / 100).min(lat.len().saturating_sub(1)))
+            .copied();
         println!(
             "{}",
             serde_json::json!({
                 "engine": "imgd", "task": task.name, "concurrency": args.concurrency, "ops": ops,
                 "bytes": output.len(), "psnr": ours_psnr, "sharp_psnr": sharp_psnr,
-                "sharp_bytes": sharp_bytes,
+                "sharp_bytes": sharp_bytes, "p99_ms": p99_ms,
+                "matched": matched.map(|(q, bytes, psnr)| serde_json::json!({
+                    "quality": q, "bytes": bytes, "psnr": psnr,
+                })),
             })
         );
     }
     Ok(())
+}
+
+/// The lowest quality from the task's own upwards (in steps of 2) at which imgd's output
+/// reaches `target` dB against `reference`: (quality, bytes, PSNR). `None` if even 100
+/// does not.
+fn matched_quality(
+    source: &[u8],
+    ops: &str,
+    reference: &[u8],
+    target: f64,
+    limits: &Limits,
+) -> Result<Option<(u32, usize, f64)>> {
+    let Some((head, tail)) = ops.split_once("/quality,Q_") else {
+        return Ok(None);
+    };
+    let (q, rest) = tail.split_at(tail.find('/').unwrap_or(tail.len()));
+    let start: u32 = q.parse()?;
+    for quality in (start..=100).step_by(2) {
+        let p = pipeline(&format!("{head}/quality,Q_{quality}{rest}"))?;
+        let bytes = image_bytes(render(source, &p, None, limits)?)?;
+        let got = psnr(&rgba(&bytes)?.2, reference);
+        if got >= target {
+            return Ok(Some((quality, bytes.len(), got)));
+        }
+    }
+    Ok(None)
 }

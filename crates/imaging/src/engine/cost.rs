@@ -11,8 +11,8 @@
 
 use super::blur;
 use super::geometry;
-use super::jpeg;
 use super::ops;
+use super::plan::{self, DecodePlan};
 use super::sniff::{Probe, SourceFormat};
 use crate::ir::{Format, FormatChoice, Pipeline, Step};
 
@@ -47,56 +47,35 @@ fn encoder_bytes_per_pixel(format: Format) -> u64 {
 /// The bytes a render of `source_len` bytes with this header and pipeline holds at most.
 pub fn peak_bytes(source_len: usize, probe: &Probe, pipeline: &Pipeline) -> u64 {
     let frames = u64::from(probe.frames.max(1));
-    let auto_orient = !pipeline
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::AutoOrient(false)));
-    let (mut w, mut h) = if auto_orient && super::orient::swaps_axes(probe.orientation) {
-        (probe.height, probe.width)
-    } else {
-        (probe.width, probe.height)
-    };
+    let plan = DecodePlan::new(probe, pipeline);
     let frame_bytes =
         |w: u32, h: u32, frames: u64| u64::from(w) * u64::from(h) * FRAME_BYTES_PER_PIXEL * frames;
 
-    // Decoding: a JPEG shrunk on load decodes at the smaller size.
-    let source_pixels = u64::from(probe.width) * u64::from(probe.height);
-    let mut peak;
-    match (probe.format, pipeline.steps.first()) {
-        (SourceFormat::Jpeg, Some(Step::Resize(r))) => {
-            if let Some(plan) = geometry::plan(w, h, r) {
-                let denom = jpeg::shrink_on_load(plan.shrink(w, h)) as u32;
-                (w, h) = (w.div_ceil(denom), h.div_ceil(denom));
-            }
-            peak = DECODE_COPIES * frame_bytes(w, h, 1)
-                + JPEG_COEFFICIENT_BYTES_PER_PIXEL * source_pixels;
+    // Decoding, at the size the decoder hands over (smaller after a DCT shrink).
+    let (mut w, mut h) = plan.decoded_size();
+    let mut peak = match probe.format {
+        SourceFormat::Jpeg => {
+            let source_pixels = u64::from(probe.width) * u64::from(probe.height);
+            DECODE_COPIES * frame_bytes(w, h, 1) + JPEG_COEFFICIENT_BYTES_PER_PIXEL * source_pixels
         }
-        (SourceFormat::Jpeg, _) => {
-            peak = DECODE_COPIES * frame_bytes(w, h, 1)
-                + JPEG_COEFFICIENT_BYTES_PER_PIXEL * source_pixels;
-        }
-        (SourceFormat::Svg, Some(Step::Resize(r))) => {
-            let r = crate::ir::Resize {
-                enlarge: true,
-                ..r.clone()
-            };
-            if let Some(plan) = geometry::plan(w, h, &r) {
-                (w, h) = (plan.scaled_w, plan.scaled_h);
-            }
-            peak = DECODE_COPIES * frame_bytes(w, h, 1);
-        }
+        SourceFormat::Svg => DECODE_COPIES * frame_bytes(w, h, 1),
         // Animations are composited on one canvas and each frame kept.
-        _ => peak = frame_bytes(w, h, frames) + DECODE_COPIES * frame_bytes(w, h, 1),
-    }
-    if probe.orientation != 1 && auto_orient {
+        _ => frame_bytes(w, h, frames) + DECODE_COPIES * frame_bytes(w, h, 1),
+    };
+    if plan.orientation != 1 {
         peak = peak.max(2 * frame_bytes(w, h, frames));
     }
 
     let mut frames = frames;
-    for step in &pipeline.steps {
+    for (i, step) in pipeline.steps.iter().enumerate() {
         let before = frame_bytes(w, h, frames);
         let (nw, nh, scratch) = match step {
-            Step::Resize(r) => match geometry::plan(w, h, r) {
+            // The first resize is planned on the upright source, as the runner does.
+            Step::Resize(r) => match if i == 0 {
+                plan.first_resize.clone()
+            } else {
+                geometry::plan(w, h, r)
+            } {
                 None => (w, h, 0),
                 Some(plan) => {
                     let (ow, oh) = plan.output_size();
@@ -131,14 +110,7 @@ pub fn peak_bytes(source_len: usize, probe: &Probe, pipeline: &Pipeline) -> u64 
         Some(FormatChoice::Fixed(f)) => f,
         // The hungriest format `auto` may pick.
         Some(FormatChoice::Auto) => Format::Avif,
-        None => match probe.format {
-            SourceFormat::Jpeg => Format::Jpeg,
-            SourceFormat::Webp => Format::Webp,
-            SourceFormat::Gif => Format::Gif,
-            SourceFormat::Avif => Format::Avif,
-            SourceFormat::Bmp => Format::Bmp,
-            _ => Format::Png,
-        },
+        None => plan::kept_format(probe.format),
     };
     let out_pixels = u64::from(w) * u64::from(h);
     let encode = frame_bytes(w, h, frames) + encoder_bytes_per_pixel(format) * out_pixels;

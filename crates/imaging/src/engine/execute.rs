@@ -1,16 +1,17 @@
 //! Runs a [`Pipeline`] over one source image.
 
-use super::decode::{self, DecodeOptions};
+use super::decode;
 use super::frame::{Frame, Image};
 use super::geometry::{self, Finish, ResizePlan};
 use super::limits::{Deadline, Limits};
+use super::plan::{self, DecodePlan};
 use super::sniff::{self, SourceFormat};
 use super::watermark::{self, MarkImages, NoMarks};
 use super::{
     EngineError, EngineResult, Rendered, avif, blur, bmp, gif, jpeg, ops, orient, planar, png,
     resize, tiff, tone, webp,
 };
-use crate::ir::{Format, FormatChoice, Pipeline, Quality, Resize, Step};
+use crate::ir::{Format, FormatChoice, Pipeline, Quality, Step};
 
 const DEFAULT_QUALITY: u8 = 85;
 
@@ -63,43 +64,13 @@ fn render_inner(
     if pipeline.steps.iter().any(|s| matches!(s, Step::Info)) {
         return Ok(Rendered::Json(info_json(source, &probe)));
     }
-    let auto_orient = !pipeline
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::AutoOrient(false)));
-    let orientation = if auto_orient { probe.orientation } else { 1 };
-    let (upright_w, upright_h) = if orient::swaps_axes(orientation) {
-        (probe.height, probe.width)
-    } else {
-        (probe.width, probe.height)
-    };
-
-    // The first resize is planned on the source's upright size: the decoder may hand
-    // over a DCT-shrunk frame (JPEG) or draw straight at the planned size (SVG), and
-    // sizes like p_10 refer to the original. A vector source loses nothing by being
-    // enlarged, so for SVG the first resize may enlarge whatever `limit` says.
-    let first_plan = match pipeline.steps.first() {
-        Some(Step::Resize(r)) if probe.format == SourceFormat::Svg => {
-            let r = Resize {
-                enlarge: true,
-                ..r.clone()
-            };
-            geometry::plan(upright_w, upright_h, &r)
-        }
-        Some(Step::Resize(r)) => geometry::plan(upright_w, upright_h, r),
-        _ => None,
-    };
-    let mut options = DecodeOptions::default();
-    match (probe.format, &first_plan) {
-        (SourceFormat::Jpeg, Some(plan)) => {
-            options.jpeg_denom = jpeg::shrink_on_load(plan.shrink(upright_w, upright_h));
-        }
-        (SourceFormat::Svg, Some(plan)) => {
-            check_size(plan.scaled_w, plan.scaled_h, 1, limits)?;
-            options.svg_size = Some((plan.scaled_w, plan.scaled_h));
-        }
-        _ => {}
+    let plan = DecodePlan::new(&probe, pipeline);
+    let orientation = plan.orientation;
+    if let Some(size) = plan.options.svg_size {
+        check_size(size.0, size.1, 1, limits)?;
     }
+    let options = plan.options;
+    let first_plan = plan.first_resize;
     let quality = output_quality(pipeline, &probe);
     // A JPEG photo resized to a JPEG: the planar path, when it applies.
     if probe.format == SourceFormat::Jpeg
@@ -362,18 +333,7 @@ fn still_format(
                 Format::Jpeg
             }
         }
-        // Keep the source's format where it can be written; TIFF and SVG (and anything
-        // else) become PNG.
-        None => match source {
-            SourceFormat::Jpeg => Format::Jpeg,
-            SourceFormat::Webp => Format::Webp,
-            SourceFormat::Gif => Format::Gif,
-            SourceFormat::Bmp => Format::Bmp,
-            SourceFormat::Avif => Format::Avif,
-            SourceFormat::Png | SourceFormat::Tiff | SourceFormat::Svg | SourceFormat::Heic => {
-                Format::Png
-            }
-        },
+        None => plan::kept_format(source),
     }
 }
 

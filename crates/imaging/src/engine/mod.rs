@@ -40,6 +40,7 @@ pub mod gif;
 pub mod jpeg;
 pub mod ops;
 pub mod orient;
+pub mod plan;
 pub mod planar;
 pub mod png;
 pub mod resize;
