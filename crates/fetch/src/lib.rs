@@ -6,7 +6,7 @@
 //! an image is required) and [`FetchResponse`] (status, headers and a size- and
 //! time-limited body stream). [`denied_reason`] says which addresses are off limits and
 //! [`sniff`] recognises image formats by magic bytes (with the `formats` crate's
-//! sniffer, the one imaging decodes by, minus HEIC).
+//! sniffer, the one imaging decodes by).
 //!
 //! How a fetch flows: the URL is parsed (odd IPv4 spellings become plain addresses) and
 //! checked — http/https only, an address literal must pass the deny list. The request

@@ -1,9 +1,8 @@
 //! Which bodies a fetch accepts as images. Recognition is the shared sniffer's
 //! ([`formats`], also behind imaging's decoders), so a body fetch accepts is one imaging
 //! can tell the format of; Content-Type headers are not trusted, since an upstream (or
-//! an attacker's server) can label anything `image/png`. The one policy added here:
-//! HEIC is refused like any non-image. imgd cannot render it, and fetch never accepted
-//! it before the sniffers were merged, so origins and the image proxy keep refusing it.
+//! an attacker's server) can label anything `image/png`. Every format the sniffer knows,
+//! HEIC included, is one imaging decodes.
 
 pub(crate) use formats::Verdict;
 pub use formats::{ImageFormat as ImageKind, SNIFF_WINDOW};
@@ -17,13 +16,10 @@ pub fn sniff(prefix: &[u8]) -> Option<ImageKind> {
     }
 }
 
-/// [`formats::classify`] with fetch's policy applied: a streaming reader calls it after
-/// each chunk and stops as soon as the answer is known.
+/// [`formats::classify`]: a streaming reader calls it after each chunk and stops as soon
+/// as the answer is known.
 pub(crate) fn classify(prefix: &[u8]) -> Verdict {
-    match formats::classify(prefix) {
-        Verdict::Image(ImageKind::Heic) => Verdict::NotImage,
-        verdict => verdict,
-    }
+    formats::classify(prefix)
 }
 
 #[cfg(test)]
@@ -60,8 +56,11 @@ mod tests {
             sniff(b"\0\0\0\x1cftypmif1\0\0\0\0mif1miafavif"),
             Some(ImageKind::Avif)
         );
-        // HEIC and MP4 share the container but are not AVIF.
-        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"), None);
+        // HEIC and MP4 share the container but are not AVIF; MP4 is no image at all.
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"),
+            Some(ImageKind::Heic)
+        );
         assert_eq!(sniff(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2"), None);
     }
 
@@ -134,10 +133,9 @@ mod tests {
     }
 
     #[test]
-    fn heic_is_refused_though_the_shared_sniffer_knows_it() {
+    fn heic_is_an_image_now_that_imaging_decodes_it() {
         let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic";
-        assert_eq!(formats::sniff(heic), Some(ImageKind::Heic));
-        assert_eq!(classify(heic), Verdict::NotImage);
-        assert_eq!(sniff(heic), None);
+        assert_eq!(classify(heic), Verdict::Image(ImageKind::Heic));
+        assert_eq!(sniff(heic), Some(ImageKind::Heic));
     }
 }

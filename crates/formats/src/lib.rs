@@ -24,8 +24,8 @@ mod svg;
 /// signature, and [`sniff`] ignores what lies beyond, so both agree on every file.
 pub const SNIFF_WINDOW: usize = 8 * 1024;
 
-/// An image format imgd recognises by its first bytes. HEIC is recognised only so it can
-/// be refused by name; no HEIC decoder is linked.
+/// An image format imgd recognises by its first bytes. HEIC (any HEIF whose brands do not
+/// say AVIF) is decoded as input but never written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageFormat {
     Jpeg,

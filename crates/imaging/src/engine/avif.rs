@@ -1,12 +1,16 @@
 //! AVIF. Decoding: the container through `avif-parse`, the AV1 bitstream through libdav1d
 //! (the system library, via the `dav1d` crate), YUV to RGB here with the matrix, range and
 //! colour space the `colr` box (or, without one, BT.601 limited range) names; an alpha
-//! item becomes the alpha channel. Still images only: an image sequence shows its primary
-//! item. Encoding: `ravif` (rav1e), 8-bit, single-threaded at a fast speed.
+//! item becomes the alpha channel. Samples deeper than 8 bits are rounded to 8 (SDR) or,
+//! for PQ and HLG, tone-mapped by `hdr.rs`. The clean aperture (`clap`) is cropped and
+//! `irot`/`imir` become the probe's orientation ([`heif_meta`]). Still images only: an
+//! image sequence shows its primary item; a grid primary is `heif.rs`'s (libheif).
+//! Encoding: `ravif` (rav1e), 8-bit, single-threaded at a fast speed.
 
-use super::color;
+use super::color::{self, Cicp};
 use super::frame::{Frame, Layout};
-use super::{EngineError, EngineResult};
+use super::heif_meta::{self, boxes, find_box};
+use super::{EngineError, EngineResult, hdr};
 use dav1d::{PixelLayout, PlanarImageComponent as Plane};
 
 fn parse_err(e: avif_parse::Error) -> EngineError {
@@ -33,14 +37,35 @@ fn read(data: &[u8]) -> EngineResult<(avif_parse::AvifData, avif_parse::AV1Metad
 pub struct Header {
     pub width: u32,
     pub height: u32,
+    pub orientation: u8,
+    pub bits: u8,
+    /// Before the clean aperture: what the decoder allocates.
+    pub decoded_pixels: u64,
 }
 
-/// The size from the primary item's AV1 sequence header; no pixel is decoded.
+/// The size from the primary item's AV1 sequence header (cropped to the clean aperture)
+/// and the orientation from `irot`/`imir`; no pixel is decoded.
 pub fn header(data: &[u8]) -> EngineResult<Header> {
     let (_, meta) = read(data)?;
+    let (mut width, mut height) = (meta.max_frame_width.get(), meta.max_frame_height.get());
+    let decoded_pixels = u64::from(width) * u64::from(height);
+    let bits = meta.bit_depth;
+    let mut orientation = 1;
+    if let Ok(primary) = heif_meta::read(data) {
+        orientation = primary.display_orientation();
+        if let Some(c) = primary
+            .crop
+            .filter(|c| c.x + c.width <= width && c.y + c.height <= height)
+        {
+            (width, height) = (c.width, c.height);
+        }
+    }
     Ok(Header {
-        width: meta.max_frame_width.get(),
-        height: meta.max_frame_height.get(),
+        width,
+        height,
+        orientation,
+        bits,
+        decoded_pixels,
     })
 }
 
@@ -66,20 +91,25 @@ pub fn decode(data: &[u8], max_pixels: u64) -> EngineResult<Frame> {
         }
         None => None,
     };
-    let nclx = colour.nclx.unwrap_or(Nclx {
+    let nclx = colour.nclx.unwrap_or(Cicp {
         primaries: 2,
         transfer: 2,
         matrix: 6,
         full_range: false,
     });
-    let mut frame = yuv_to_rgb(&picture, &nclx, alpha.as_ref())?;
-    if parsed.premultiplied_alpha && frame.has_alpha() {
-        unpremultiply(&mut frame.data);
+    let curve = hdr::Curve::from_cicp(nclx.transfer);
+    let mut frame = yuv_to_rgb(&picture, &nclx, alpha.as_ref(), curve)?;
+    if parsed.premultiplied_alpha {
+        frame.unpremultiply();
     }
-    Ok(match colour.icc {
-        Some(icc) => color::rgb_to_srgb(frame, &icc),
-        None => cicp_to_srgb(frame, &nclx),
-    })
+    let frame = match (curve, colour.icc) {
+        // Tone mapping already ended in sRGB.
+        (Some(_), _) => frame,
+        (None, Some(icc)) => color::rgb_to_srgb(frame, &icc),
+        (None, None) => color::cicp_to_srgb(frame, &nclx),
+    };
+    let crop = heif_meta::read(data).ok().and_then(|p| p.crop);
+    Ok(heif_meta::apply_crop(frame, crop))
 }
 
 fn av1_err(e: dav1d::Error) -> EngineError {
@@ -122,18 +152,9 @@ fn decode_av1(obu: &[u8], limit: u32) -> EngineResult<dav1d::Picture> {
     ))
 }
 
-/// The container's `nclx` colour description.
-#[derive(Debug, Clone, Copy)]
-struct Nclx {
-    primaries: u16,
-    transfer: u16,
-    matrix: u16,
-    full_range: bool,
-}
-
 #[derive(Default)]
 struct ColourInfo {
-    nclx: Option<Nclx>,
+    nclx: Option<Cicp>,
     icc: Option<Vec<u8>>,
 }
 
@@ -159,7 +180,7 @@ impl ColourInfo {
             match &body[..4] {
                 b"nclx" if body.len() >= 11 && info.nclx.is_none() => {
                     let u16_at = |i: usize| u16::from_be_bytes([body[i], body[i + 1]]);
-                    info.nclx = Some(Nclx {
+                    info.nclx = Some(Cicp {
                         primaries: u16_at(4),
                         transfer: u16_at(6),
                         matrix: u16_at(8),
@@ -172,33 +193,6 @@ impl ColourInfo {
         }
         info
     }
-}
-
-/// The ISO BMFF boxes directly inside `data`, as (type, body).
-fn boxes(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
-    std::iter::from_fn(move || {
-        if data.len() < 8 {
-            return None;
-        }
-        let size32 = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        let kind = [data[4], data[5], data[6], data[7]];
-        let (header, size) = match size32 {
-            0 => (8, data.len()),
-            1 => {
-                let large = data.get(8..16)?;
-                let mut b = [0u8; 8];
-                b.copy_from_slice(large);
-                (16, usize::try_from(u64::from_be_bytes(b)).ok()?)
-            }
-            n => (8, n),
-        };
-        if size < header || size > data.len() {
-            return None;
-        }
-        let body = &data[header..size];
-        data = &data[size..];
-        Some((kind, body))
-    })
 }
 
 /// Whether the top-level boxes exactly fill `data` (a truncated file does not), and the
@@ -245,10 +239,6 @@ fn boxes_fill(data: &[u8]) -> bool {
     true
 }
 
-fn find_box<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    boxes(data).find(|(k, _)| k == kind).map(|(_, b)| b)
-}
-
 /// Luma weights (Kr, Kb) of a CICP matrix; `None` for the identity (GBR) matrix.
 fn luma_weights(matrix: u16) -> Option<(f32, f32)> {
     match matrix {
@@ -262,10 +252,12 @@ fn luma_weights(matrix: u16) -> Option<(f32, f32)> {
     }
 }
 
+/// YUV to RGB, rounded to 8 bits; with an HDR `curve`, kept at 16 bits and tone-mapped.
 fn yuv_to_rgb(
     pic: &dav1d::Picture,
-    nclx: &Nclx,
+    nclx: &Cicp,
     alpha: Option<&dav1d::Picture>,
+    curve: Option<hdr::Curve>,
 ) -> EngineResult<Frame> {
     let (w, h) = (pic.width() as usize, pic.height() as usize);
     let bits = pic.bits_per_component().map_or(8, |b| b.0) as u32;
@@ -320,7 +312,11 @@ fn yuv_to_rgb(
     let channels = layout.channels();
     let short = || EngineError::Decode("avif: a plane is shorter than the picture".into());
     let to8 = |v: f32| (v * 255.0).round().clamp(0.0, 255.0) as u8;
-    let mut out = vec![0u8; w * h * channels];
+    let to16 = |v: f32| (v * 65535.0).round().clamp(0.0, 65535.0) as u16;
+    let (mut out, mut out16) = match curve {
+        None => (vec![0u8; w * h * channels], Vec::new()),
+        Some(_) => (Vec::new(), vec![0u16; w * h * channels]),
+    };
     for y in 0..h {
         for x in 0..w {
             let luma = sample(&yp, ys, x, y).ok_or_else(short)?;
@@ -349,9 +345,15 @@ fn yuv_to_rgb(
                 }
             };
             let i = (y * w + x) * channels;
-            out[i] = to8(r);
-            out[i + 1] = to8(g);
-            out[i + 2] = to8(b);
+            if curve.is_some() {
+                out16[i] = to16(r);
+                out16[i + 1] = to16(g);
+                out16[i + 2] = to16(b);
+            } else {
+                out[i] = to8(r);
+                out[i + 1] = to8(g);
+                out[i + 2] = to8(b);
+            }
             if let Some((plane, stride, a_wide, a_bits)) = &ap {
                 let a = if *a_wide {
                     let j = y * stride + x * 2;
@@ -360,84 +362,19 @@ fn yuv_to_rgb(
                 } else {
                     f32::from(*plane.get(y * stride + x).ok_or_else(short)?)
                 };
-                out[i + 3] = to8(a / ((1u32 << a_bits) - 1) as f32);
+                let a = a / ((1u32 << a_bits) - 1) as f32;
+                if curve.is_some() {
+                    out16[i + 3] = to16(a);
+                } else {
+                    out[i + 3] = to8(a);
+                }
             }
         }
+    }
+    if let Some(curve) = curve {
+        out = hdr::tone_map(&out16, channels, curve, nclx.primaries);
     }
     Ok(Frame::new(w as u32, h as u32, layout, out))
-}
-
-fn unpremultiply(rgba: &mut [u8]) {
-    for p in rgba.chunks_exact_mut(4) {
-        let a = u32::from(p[3]);
-        if a != 0 && a != 255 {
-            for c in &mut p[..3] {
-                *c = ((u32::from(*c) * 255 + a / 2) / a).min(255) as u8;
-            }
-        }
-    }
-}
-
-/// Converts from the colour space the CICP code points name to sRGB, when they name
-/// something other than sRGB/BT.709 (or leave it unspecified).
-fn cicp_to_srgb(frame: Frame, nclx: &Nclx) -> Frame {
-    use moxcms::{
-        CicpColorPrimaries, CicpProfile, ColorProfile, Layout as CmsLayout, MatrixCoefficients,
-        TransferCharacteristics, TransformOptions,
-    };
-    let srgb_like_primaries = matches!(nclx.primaries, 1 | 2);
-    let srgb_like_transfer = matches!(nclx.transfer, 1 | 2 | 6 | 13 | 14 | 15);
-    if srgb_like_primaries && srgb_like_transfer {
-        return frame;
-    }
-    // Only code points with primaries and an SDR curve moxcms can model; others (PQ,
-    // HLG, unknown) are left as decoded.
-    if !matches!(nclx.primaries, 1 | 2 | 4..=7 | 9 | 11 | 12)
-        || !matches!(nclx.transfer, 1 | 2 | 4..=8 | 13..=15)
-    {
-        return frame;
-    }
-    let code = |v: u16| u8::try_from(v).unwrap_or(2);
-    let primaries = if srgb_like_primaries {
-        1
-    } else {
-        code(nclx.primaries)
-    };
-    let transfer = if srgb_like_transfer {
-        13
-    } else {
-        code(nclx.transfer)
-    };
-    let (Ok(primaries), Ok(transfer), Ok(matrix)) = (
-        CicpColorPrimaries::try_from(primaries),
-        TransferCharacteristics::try_from(transfer),
-        MatrixCoefficients::try_from(code(nclx.matrix)),
-    ) else {
-        return frame;
-    };
-    let src = ColorProfile::new_from_cicp(CicpProfile {
-        color_primaries: primaries,
-        transfer_characteristics: transfer,
-        matrix_coefficients: matrix,
-        full_range: nclx.full_range,
-    });
-    let layout = match frame.layout {
-        Layout::Rgb8 => CmsLayout::Rgb,
-        Layout::Rgba8 => CmsLayout::Rgba,
-    };
-    let Ok(t) = src.create_transform_8bit(
-        layout,
-        &ColorProfile::new_srgb(),
-        layout,
-        TransformOptions::default(),
-    ) else {
-        return frame;
-    };
-    let mut out = vec![0u8; frame.data.len()];
-    if t.transform(&frame.data, &mut out).is_err() {
-        return frame;
-    }
-    Frame { data: out, ..frame }
 }
 
 /// `speed` 1 (slowest, smallest) to 10 (fastest). 8-bit, one thread.

@@ -44,6 +44,16 @@ fn encoder_bytes_per_pixel(format: Format) -> u64 {
     }
 }
 
+/// What HEIF and AVIF decoding holds beyond imgd's own frames, over the decoded (not yet
+/// cropped) size: the codec's Y, Cb and Cr planes at full resolution (4:4:4, the most)
+/// and alpha, libheif's interleaved RGBA, both at the coded depth, and above 8 bits the
+/// 16-bit copy that is rounded or tone-mapped to 8.
+fn heif_decode_bytes(probe: &Probe) -> u64 {
+    let sample = if probe.bits > 8 { 2 } else { 1 };
+    let widened = if probe.bits > 8 { 8 } else { 0 };
+    (4 * sample + 4 * sample + widened) * probe.decoded_pixels
+}
+
 /// The bytes a render of `source_len` bytes with this header and pipeline holds at most.
 pub fn peak_bytes(source_len: usize, probe: &Probe, pipeline: &Pipeline) -> u64 {
     let frames = u64::from(probe.frames.max(1));
@@ -57,6 +67,9 @@ pub fn peak_bytes(source_len: usize, probe: &Probe, pipeline: &Pipeline) -> u64 
         SourceFormat::Jpeg => {
             let source_pixels = u64::from(probe.width) * u64::from(probe.height);
             DECODE_COPIES * frame_bytes(w, h, 1) + JPEG_COEFFICIENT_BYTES_PER_PIXEL * source_pixels
+        }
+        SourceFormat::Heic | SourceFormat::Avif => {
+            heif_decode_bytes(probe) + DECODE_COPIES * frame_bytes(w, h, 1)
         }
         SourceFormat::Svg => DECODE_COPIES * frame_bytes(w, h, 1),
         // Animations are composited on one canvas and each frame kept.

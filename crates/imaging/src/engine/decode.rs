@@ -4,7 +4,7 @@
 use super::frame::Image;
 use super::limits::{Deadline, Limits};
 use super::sniff::{Probe, SourceFormat};
-use super::{EngineError, EngineResult, avif, bmp, gif, jpeg, png, sniff, svg, tiff, webp};
+use super::{EngineError, EngineResult, avif, bmp, gif, heif, jpeg, png, sniff, svg, tiff, webp};
 
 /// How the caller wants the pixels, where the format can oblige cheaply.
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,6 +23,13 @@ pub fn check_probe(probe: &Probe, limits: &Limits) -> EngineResult<()> {
         return Err(EngineError::TooLarge(format!(
             "{}x{} is {pixels} pixels; the limit is {}",
             probe.width, probe.height, limits.max_source_pixels
+        )));
+    }
+    // A clean aperture may crop a larger decode (a grid may claim any output size).
+    if probe.decoded_pixels > limits.max_source_pixels {
+        return Err(EngineError::TooLarge(format!(
+            "the picture decodes to {} pixels before cropping; the limit is {}",
+            probe.decoded_pixels, limits.max_source_pixels
         )));
     }
     if probe.frames > limits.max_frames {
@@ -67,11 +74,13 @@ pub fn decode(
         SourceFormat::Webp => webp::decode(source, max_bytes, between)?,
         SourceFormat::Bmp => Image::still(bmp::decode(source, max_pixels.saturating_mul(4))?),
         SourceFormat::Tiff => Image::still(tiff::decode(source, max_bytes)?),
+        // Grids (and other derived images) are composed by libheif, as for HEIC.
+        SourceFormat::Avif if heif::decodes_avif(source) => {
+            Image::still(heif::decode(source, max_pixels, deadline)?)
+        }
         SourceFormat::Avif => Image::still(avif::decode(source, max_pixels)?),
         SourceFormat::Svg => Image::still(svg::render(source, options.svg_size, max_pixels)?),
-        SourceFormat::Heic => {
-            return Err(EngineError::Unsupported("heic is not supported".into()));
-        }
+        SourceFormat::Heic => Image::still(heif::decode(source, max_pixels, deadline)?),
     };
     if image.frames.is_empty() || image.frames.len() != image.delays_ms.len() {
         return Err(EngineError::Internal(

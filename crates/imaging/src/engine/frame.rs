@@ -60,6 +60,22 @@ impl Frame {
         [p[0], p[1], p[2], if c == 4 { p[3] } else { 255 }]
     }
 
+    /// Turns premultiplied colour (as some AVIF and HEIF files store it) into the
+    /// straight alpha every step expects.
+    pub fn unpremultiply(&mut self) {
+        if !self.has_alpha() {
+            return;
+        }
+        for p in self.data.chunks_exact_mut(4) {
+            let a = u32::from(p[3]);
+            if a != 0 && a != 255 {
+                for c in &mut p[..3] {
+                    *c = ((u32::from(*c) * 255 + a / 2) / a).min(255) as u8;
+                }
+            }
+        }
+    }
+
     /// Whether any pixel is not fully opaque.
     pub fn uses_alpha(&self) -> bool {
         self.has_alpha() && self.data.chunks_exact(4).any(|p| p[3] != 255)

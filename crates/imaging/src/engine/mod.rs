@@ -14,11 +14,16 @@
 //! | PNG | `png.rs` (`png`) | `png.rs` |
 //! | GIF | `gif.rs` (`gif`), animated | `gif.rs`, animated, NeuQuant palettes |
 //! | WebP | `webp.rs` (`image-webp`), animated | `webp.rs` (libwebp), animated via `WebPAnimEncoder` |
-//! | AVIF | `avif.rs` (`avif-parse` + system libdav1d) | `avif.rs` (`ravif`, 8-bit) |
+//! | AVIF | `avif.rs` (`avif-parse` + system libdav1d); grids `heif.rs` | `avif.rs` (`ravif`, 8-bit) |
 //! | BMP | `bmp.rs` (`image`'s BMP codec) | `bmp.rs` |
 //! | TIFF | `tiff.rs` (`tiff`; CCITT G3 1-D via `fax`) | `tiff.rs` (LZW) |
 //! | SVG | `svg.rs` (`resvg`, no external references, no fonts) | — |
-//! | HEIC | refused: `Unsupported("heic is not supported")` | refused likewise |
+//! | HEIC/HEIF | `heif.rs` (system libheif; grids composed) | refused: `Unsupported("heic is not supported")` |
+//!
+//! HEIF and AVIF containers are read by `heif_meta.rs` (primary item, size, grid, `clap`,
+//! `irot`/`imir`, Exif; `hevc.rs` reads the coded size from an HEVC SPS). Sources deeper
+//! than 8 bits come out as 8-bit sRGB by the rule in `hdr.rs`: rounded when SDR,
+//! tone-mapped when PQ or HLG.
 //!
 //! Layering, so that no two modules import each other: `execute.rs` (the pipeline
 //! runner) is on top; below it `decode.rs`, the steps and the encoders; `limits.rs`
@@ -37,6 +42,10 @@ pub mod exif_keep;
 pub mod frame;
 pub mod geometry;
 pub mod gif;
+pub mod hdr;
+pub mod heif;
+pub mod heif_meta;
+pub mod hevc;
 pub mod jpeg;
 pub mod ops;
 pub mod orient;

@@ -5,7 +5,7 @@
 //! header parser. This module uses the format modules and none of them uses it (`svg.rs`
 //! reads embedded images' headers through the format modules directly).
 
-use super::{EngineError, EngineResult, avif, bmp, gif, jpeg, png, svg, tiff, webp};
+use super::{EngineError, EngineResult, avif, bmp, gif, heif, jpeg, png, svg, tiff, webp};
 
 pub use formats::ImageFormat as SourceFormat;
 pub use formats::sniff;
@@ -19,9 +19,16 @@ pub struct Probe {
     pub height: u32,
     /// Frames in an animation (GIF, WebP); 1 for a still image.
     pub frames: u32,
-    /// EXIF orientation, 1 when absent.
+    /// EXIF orientation, 1 when absent. For HEIF and AVIF, `irot`/`imir` as one (or,
+    /// without them, the Exif item's).
     pub orientation: u8,
     pub jpeg_markers: Option<jpeg::Markers>,
+    /// Bits per sample as coded (8 for formats decoded straight to 8 bits): what the
+    /// decoder's buffers take.
+    pub bits: u8,
+    /// Pixels the decoder allocates: width x height, unless a HEIF/AVIF clean aperture
+    /// crops the decoded picture to the size above.
+    pub decoded_pixels: u64,
 }
 
 impl Probe {
@@ -33,6 +40,8 @@ impl Probe {
             frames: 1,
             orientation: 1,
             jpeg_markers: None,
+            bits: 8,
+            decoded_pixels: u64::from(width) * u64::from(height),
         }
     }
 }
@@ -81,14 +90,31 @@ pub fn probe(data: &[u8]) -> EngineResult<Probe> {
                 ..Probe::still(format, h.width, h.height)
             })
         }
+        // A grid AVIF is libheif's to compose; a plain one stays with avif-parse and dav1d.
+        SourceFormat::Avif if heif::decodes_avif(data) => heif_probe(format, data),
         SourceFormat::Avif => {
             let h = avif::header(data)?;
-            Ok(Probe::still(format, h.width, h.height))
+            Ok(Probe {
+                orientation: h.orientation,
+                bits: h.bits,
+                decoded_pixels: h.decoded_pixels,
+                ..Probe::still(format, h.width, h.height)
+            })
         }
         SourceFormat::Svg => {
             let h = svg::header(data)?;
             Ok(Probe::still(format, h.width, h.height))
         }
-        SourceFormat::Heic => Err(EngineError::Unsupported("heic is not supported".into())),
+        SourceFormat::Heic => heif_probe(format, data),
     }
+}
+
+fn heif_probe(format: SourceFormat, data: &[u8]) -> EngineResult<Probe> {
+    let h = heif::header(data)?;
+    Ok(Probe {
+        orientation: h.orientation,
+        bits: h.bits,
+        decoded_pixels: h.decoded_pixels,
+        ..Probe::still(format, h.width, h.height)
+    })
 }
