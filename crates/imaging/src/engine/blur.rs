@@ -259,11 +259,10 @@ fn narrow(src: &[u16], dst: &mut [u8], alpha: bool) {
         for (s, d) in src.chunks_exact(4).zip(dst.chunks_exact_mut(4)) {
             let a = u32::from(s[3]);
             for i in 0..3 {
-                d[i] = if a == 0 {
-                    0
-                } else {
-                    ((u32::from(s[i]) * 255 + a / 2) / a).min(255) as u8
-                };
+                // A fully transparent pixel has no colour left to recover.
+                d[i] = (u32::from(s[i]) * 255 + a / 2)
+                    .checked_div(a)
+                    .map_or(0, |v| v.min(255) as u8);
             }
             d[3] = ((a + 128) / 257) as u8;
         }
