@@ -85,15 +85,18 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 get = lambda e, t, c: next((r for r in rows if r["engine"] == e and r["task"] == t and r["concurrency"] == c), None)
 fmt = lambda v, f: "-" if v is None else format(v, f)
-print("| task | conc | imgd ops/s | sharp ops/s | imgd / sharp | imgd bytes | sharp bytes | imgd PSNR | sharp PSNR |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+# The lowest quality at which imgd's output is at least as close to the reference as sharp's.
+matched = lambda m: "-" if not m else f"Q{m['quality']}: {m['bytes']} B, {m['psnr']:.2f} dB"
+print("| task | conc | imgd ops/s | sharp ops/s | imgd / sharp | imgd bytes | sharp bytes | imgd PSNR | sharp PSNR | imgd p99 ms | imgd at sharp's PSNR |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for t in ("jpeg", "webp", "avif", "png", "photo4000", "phone", "blur"):
     for c in (1, 2):
         i, s = get("imgd", t, c), get("sharp", t, c)
         if not (i and s):
             continue
         print(f"| {t} | {c} | {i['ops']:.1f} | {s['ops']:.1f} | {i['ops'] / s['ops']:.2f}x | {i['bytes']} | {s['bytes']} "
-              f"| {fmt(i.get('psnr'), '.2f')} | {fmt(i.get('sharp_psnr'), '.2f')} |")
+              f"| {fmt(i.get('psnr'), '.2f')} | {fmt(i.get('sharp_psnr'), '.2f')} | {fmt(i.get('p99_ms'), '.1f')} "
+              f"| {matched(i.get('matched'))} |")
 s, h = get("sharp", "jpeg", 2), get("imgd-http", "jpeg", 2)
 if h and s:
     print(f"jpeg over HTTP (c=2) / sharp in-process (c=2) = {h['ops'] / s['ops']:.2f}x ({h['ops']:.1f} req/s, non-2xx: {h['non_2xx']})")

@@ -38,6 +38,7 @@ impl Default for AdmissionConfig {
 
 #[derive(Clone)]
 pub struct Admission {
+    budget_bytes: u64,
     budget_units: u32,
     bytes: Arc<Semaphore>,
     workers: Arc<Semaphore>,
@@ -69,9 +70,14 @@ pub enum Refusal {
 
 impl Admission {
     pub fn new(cfg: &AdmissionConfig) -> Admission {
-        let budget_units =
-            (cfg.budget_bytes / UNIT_BYTES).clamp(1, u64::from(u32::MAX >> 3)) as u32;
+        // Rounded up, so that a job of exactly the budget fits; the semaphore's view of
+        // the budget is then at most one unit (64 KiB) over it.
+        let budget_units = cfg
+            .budget_bytes
+            .div_ceil(UNIT_BYTES)
+            .clamp(1, u64::from(u32::MAX >> 3)) as u32;
         Admission {
+            budget_bytes: cfg.budget_bytes,
             budget_units,
             bytes: Arc::new(Semaphore::new(budget_units as usize)),
             workers: Arc::new(Semaphore::new(cfg.workers.max(1))),
@@ -81,14 +87,16 @@ impl Admission {
 
     /// Reserves `bytes` of the budget and a worker.
     pub async fn admit(&self, bytes: u64) -> Result<Admitted, Refusal> {
-        let units = bytes.div_ceil(UNIT_BYTES).max(1);
-        if units > u64::from(self.budget_units) {
+        if bytes > self.budget_bytes {
             metrics::counter!("imgd_process_rejected_total", "reason" => "too_large").increment(1);
             return Err(Refusal::TooLarge {
                 needed: bytes,
-                budget: u64::from(self.budget_units) * UNIT_BYTES,
+                budget: self.budget_bytes,
             });
         }
+        let units = bytes
+            .div_ceil(UNIT_BYTES)
+            .clamp(1, u64::from(self.budget_units));
         let budget = self.bytes.clone();
         let workers = self.workers.clone();
         let reserve = async move {
