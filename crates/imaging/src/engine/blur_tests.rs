@@ -230,3 +230,29 @@ fn box_radii_reach_the_requested_variance() {
         );
     }
 }
+
+#[test]
+fn interleaved_box_pass_equals_one_channel_at_a_time() {
+    // A deterministic pseudo-random row per width, up to the full 16-bit range.
+    let mut state = 0x2545_f491_u32;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state & 0xffff) as u16
+    };
+    for c in [3usize, 4] {
+        for w in [1usize, 2, 5, 17, 64, 301] {
+            let src: Vec<u16> = (0..w * c).map(|_| next()).collect();
+            for radius in [0usize, 1, 2, 7, 40, 400] {
+                let mut fast = vec![0u16; w * c];
+                let mut slow = vec![0u16; w * c];
+                horizontal_box(&src, &mut fast, c, radius);
+                for ch in 0..c {
+                    horizontal_box_channel(&src, &mut slow, c, ch, radius);
+                }
+                assert_eq!(fast, slow, "c {c} w {w} radius {radius}");
+            }
+        }
+    }
+}
