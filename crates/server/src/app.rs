@@ -109,7 +109,8 @@ pub async fn build(
             .with_clock(cfg.clock),
         oss: OssDoor::new(images, callers)
             .with_domain(cfg.domain.clone())
-            .with_clock(cfg.clock),
+            .with_clock(cfg.clock)
+            .with_region(&cfg.region),
         s3,
         routing,
         metrics,

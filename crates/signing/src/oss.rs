@@ -19,7 +19,8 @@ pub const EXPIRES_PARAM: &str = "Expires";
 pub const SIGNATURE_PARAM: &str = "Signature";
 
 /// Query parameters that name a sub-resource and are therefore signed; every other query
-/// parameter is left out of the signature. The list is the `oss2` SDK's.
+/// parameter is left out of the signature. The list is the `oss2` SDK's (2.19.1's set, plus
+/// a few older names it no longer sends).
 pub const SUB_RESOURCES: &[&str] = &[
     "acl",
     "uploads",
@@ -75,6 +76,47 @@ pub const SUB_RESOURCES: &[&str] = &[
     "versions",
     "versioning",
     "versionId",
+    // Added to oss2 by 2.19.1 (ListObjectsV2's continuation-token among them).
+    "group",
+    "link",
+    "objectInfo",
+    "stat",
+    "requestPayment",
+    "x-oss-traffic-limit",
+    "qosInfo",
+    "asyncFetch",
+    "x-oss-request-payer",
+    "sequential",
+    "inventory",
+    "inventoryId",
+    "continuation-token",
+    "worm",
+    "wormId",
+    "wormExtend",
+    "transferAcceleration",
+    "metaQuery",
+    "x-oss-ac-source-ip",
+    "x-oss-ac-subnet-mask",
+    "x-oss-ac-vpc-id",
+    "x-oss-ac-forward-allow",
+    "resourceGroup",
+    "x-oss-async-process",
+    "regionList",
+    "x-oss-write-get-object-response",
+    "bucketArchiveDirectRead",
+    "httpsConfig",
+    "redundancyTransition",
+    "x-oss-target-redundancy-type",
+    "x-oss-redundancy-transition-taskid",
+    "accessPoint",
+    "accessPointPolicy",
+    "publicAccessBlock",
+    "x-oss-access-point-name",
+    "requesterQosInfo",
+    "qosRequester",
+    "resourcePoolInfo",
+    "resourcePool",
+    "resourcePoolBuckets",
 ];
 
 /// Why a request was refused.

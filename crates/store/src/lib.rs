@@ -32,9 +32,9 @@ pub mod styles;
 pub use blobs::{BlobBackend, BlobStore};
 pub use digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
 pub use error::{StoreError, StoreResult};
-pub use list::{ListPage, ListQuery};
+pub use list::{ListPage, ListQuery, marker_of_token};
 pub use model::*;
-pub use objects::{ByteStream, PutOptions, etag_matches};
+pub use objects::{ByteStream, PutOptions, check_key, etag_matches};
 pub use policy::PolicyPatch;
 
 use db::DbPool;

@@ -380,7 +380,8 @@ pub fn etag_matches(condition: &str, stored: &str) -> bool {
     })
 }
 
-pub(crate) fn check_key(key: &str) -> StoreResult<()> {
+/// Whether `key` may name an object: not empty, at most [`crate::MAX_KEY_BYTES`] bytes.
+pub fn check_key(key: &str) -> StoreResult<()> {
     if key.is_empty() {
         return Err(StoreError::InvalidArgument(
             "the object key is empty".into(),

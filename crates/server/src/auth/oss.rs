@@ -62,6 +62,7 @@ pub struct Verified {
 #[derive(Debug, Clone, Copy)]
 pub struct SignedParts<'a> {
     pub method: &'a str,
+    /// Empty for service-level requests.
     pub bucket: &'a str,
     /// Percent-decoded; empty for bucket-level requests.
     pub key: &'a str,
@@ -128,7 +129,8 @@ where
         content_md5: header("content-md5"),
         content_type: header("content-type"),
         headers: &signed_headers,
-        bucket: Some(parts.bucket),
+        // No bucket: a service-level request (ListBuckets), signed over `/`.
+        bucket: (!parts.bucket.is_empty()).then_some(parts.bucket),
         key: parts.key,
         query: parts.query,
     };
@@ -449,6 +451,49 @@ mod tests {
                 .unwrap(),
         );
         h
+    }
+
+    #[test]
+    fn service_level_requests_are_signed_over_the_root() {
+        // ListBuckets: no bucket, so oss2 signs `/` and its sub-resources.
+        let date = "Tue, 14 Nov 2023 22:13:20 GMT";
+        let query = pairs(&[("prefix", "a"), ("max-keys", "10")]);
+        let request = v1::Request {
+            verb: "GET",
+            content_md5: "",
+            content_type: "",
+            headers: &[],
+            bucket: None,
+            key: "",
+            query: &query,
+        };
+        assert!(v1::string_to_sign(&request, date).ends_with("\n/"));
+        let mut h = HeaderMap::new();
+        h.insert("date", date.parse().unwrap());
+        h.insert(
+            "authorization",
+            v1::authorization(AK, SECRET, &request, date)
+                .parse()
+                .unwrap(),
+        );
+        let parts = SignedParts {
+            method: "GET",
+            bucket: "",
+            key: "",
+            query: &query,
+            headers: &h,
+        };
+        let lookup =
+            |ak: String| async move { Ok((ak == AK).then(|| (SECRET.to_owned(), Caller::Root))) };
+        let v = block_on(verify_with(lookup, &parts, 1700000000)).unwrap();
+        assert_eq!(v.proof, Proof::Header);
+        // The same signature does not pass for a bucket.
+        let bucket = SignedParts {
+            bucket: BUCKET,
+            ..parts
+        };
+        let e = block_on(verify_with(lookup, &bucket, 1700000000)).unwrap_err();
+        assert_eq!(e.code, "SignatureDoesNotMatch");
     }
 
     #[test]

@@ -1,5 +1,12 @@
 //! Which OSS operation a request is, decided from its method, path, query and headers
 //! before it is authenticated.
+//!
+//! The operation is named by the method, by whether the path has a bucket and a key,
+//! and by the sub-resource in the query (`?acl`, `?delete`, `?bucketInfo`, ...: the
+//! names `oss2` signs, [`signing::oss::SUB_RESOURCES`]). A sub-resource this door does
+//! not serve is never ignored: the request decodes as [`Unsupported::SubResource`] and
+//! is answered `NotImplemented` naming it, so a `DELETE ?tagging` cannot delete the
+//! object.
 
 use crate::auth::oss::has_oss_authorization;
 use crate::kernel::{Query, vhost};
@@ -8,8 +15,26 @@ use http::{HeaderMap, Method, Uri};
 /// Every operation the OSS door knows, served or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    /// `GET /` (prefix, marker, max-keys).
+    ListBuckets,
+    /// `PUT /bucket` (`x-oss-acl`, an optional `CreateBucketConfiguration`).
+    CreateBucket,
+    /// `DELETE /bucket`.
+    DeleteBucket,
+    /// `GET /bucket?bucketInfo`.
+    GetBucketInfo,
+    /// `GET /bucket?location`.
+    GetBucketLocation,
+    /// `GET /bucket?acl`.
+    GetBucketAcl,
+    /// `PUT /bucket?acl` with `x-oss-acl`.
+    PutBucketAcl,
     /// `GET /bucket/`.
     ListObjects,
+    /// `GET /bucket/?list-type=2`.
+    ListObjectsV2,
+    /// `POST /bucket/?delete` (batch delete).
+    DeleteMultipleObjects,
     GetObject,
     HeadObject,
     /// `HEAD ?objectMeta`.
@@ -18,10 +43,14 @@ pub enum Endpoint {
     /// `PUT` with `x-oss-copy-source`.
     CopyObject,
     DeleteObject,
+    /// `GET /bucket/key?acl`.
+    GetObjectAcl,
+    /// `PUT /bucket/key?acl` with `x-oss-object-acl`.
+    PutObjectAcl,
     /// `POST ?x-oss-process` (with `|sys/saveas`), also for SigV4 callers.
     ProcessObject,
-    /// Known to OSS, not served by imgd: answered `NotImplemented` (service level:
-    /// before authentication, since there is no bucket; the rest after it).
+    /// Known to OSS, not served by imgd: answered `NotImplemented` after
+    /// authentication.
     Unsupported(Unsupported),
     /// A method OSS does not define on an object: 405 after authentication.
     MethodNotAllowed,
@@ -29,22 +58,66 @@ pub enum Endpoint {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsupported {
-    /// `/` (ListBuckets and the like).
+    /// `/` other than ListBuckets (`?regions`, `?qosInfo`, `PUT /`, ...).
     ServiceLevel,
-    /// Bucket-level operations other than ListObjects.
+    /// A bucket-level method with no sub-resource that OSS has no operation for here
+    /// (`HEAD /bucket`, `POST /bucket` without `?delete`).
     BucketLevel,
-    /// `POST` without `x-oss-process` (PostObject, append, ...).
+    /// `POST` on an object without `x-oss-process` (PostObject, ...).
     PostWithoutProcess,
+    /// A sub-resource (as `oss2` signs it) that this door does not serve, or does not
+    /// serve with this method.
+    SubResource(&'static str),
 }
 
 impl Unsupported {
-    pub fn what(self) -> &'static str {
+    /// What the `NotImplemented` message names.
+    pub fn what(self) -> String {
         match self {
-            Unsupported::ServiceLevel => "service-level operations (such as ListBuckets)",
-            Unsupported::BucketLevel => "bucket-level operations other than ListObjects",
-            Unsupported::PostWithoutProcess => "POST without x-oss-process",
+            Unsupported::ServiceLevel => {
+                "service-level operations other than ListBuckets".to_owned()
+            }
+            Unsupported::BucketLevel => "this bucket-level operation".to_owned(),
+            Unsupported::PostWithoutProcess => "POST without x-oss-process".to_owned(),
+            Unsupported::SubResource(name) => format!("the {name} sub-resource"),
         }
     }
+}
+
+/// Signed query parameters that qualify an operation rather than name one.
+const PARAMETERS: &[&str] = &[
+    "response-content-type",
+    "response-content-language",
+    "response-expires",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    // ListObjectsV2's page cursor.
+    "continuation-token",
+    // GetObject and HeadObject render with it; POST makes it ProcessObject.
+    "x-oss-process",
+];
+
+/// ListBuckets' own parameters, and a signed URL's.
+const LIST_BUCKETS_PARAMETERS: &[&str] = &[
+    "prefix",
+    "marker",
+    "max-keys",
+    "OSSAccessKeyId",
+    "Expires",
+    "Signature",
+];
+
+/// The sub-resource that names the operation: `None` without one, the first one the
+/// query names otherwise (`oss2` sends at most one).
+fn sub_resource(query: &Query) -> Option<&'static str> {
+    query.pairs().iter().find_map(|(name, _)| {
+        signing::oss::SUB_RESOURCES
+            .iter()
+            .find(|s| **s == name.as_str())
+            .copied()
+            .filter(|s| !PARAMETERS.contains(s))
+    })
 }
 
 impl Endpoint {
@@ -66,27 +139,68 @@ impl Endpoint {
             return None;
         }
         let target = vhost::resolve_request(uri, headers, domain);
+        let sub = sub_resource(query);
         if target.bucket.is_empty() {
-            return Some(Endpoint::Unsupported(Unsupported::ServiceLevel));
-        }
-        if target.key.is_empty() {
-            return Some(if method == Method::GET {
-                Endpoint::ListObjects
+            let plain = query
+                .pairs()
+                .iter()
+                .all(|(name, _)| LIST_BUCKETS_PARAMETERS.contains(&name.as_str()));
+            return Some(if method == Method::GET && plain {
+                Endpoint::ListBuckets
             } else {
-                Endpoint::Unsupported(Unsupported::BucketLevel)
+                Endpoint::Unsupported(Unsupported::ServiceLevel)
             });
         }
-        Some(match *method {
-            Method::GET => Endpoint::GetObject,
-            Method::HEAD if query.has("objectMeta") => Endpoint::GetObjectMeta,
-            Method::HEAD => Endpoint::HeadObject,
-            Method::PUT if headers.contains_key("x-oss-copy-source") => Endpoint::CopyObject,
-            Method::PUT => Endpoint::PutObject,
-            Method::DELETE => Endpoint::DeleteObject,
-            Method::POST if process => Endpoint::ProcessObject,
-            Method::POST => Endpoint::Unsupported(Unsupported::PostWithoutProcess),
+        if target.key.is_empty() {
+            return Some(Self::bucket_level(method, query, sub));
+        }
+        Some(Self::object_level(method, headers, process, sub))
+    }
+
+    fn bucket_level(method: &Method, query: &Query, sub: Option<&'static str>) -> Endpoint {
+        match (method, sub) {
+            (&Method::GET, None) if query.get("list-type") == Some("2") => Endpoint::ListObjectsV2,
+            // ListObjects refuses any other list-type itself.
+            (&Method::GET, None) => Endpoint::ListObjects,
+            (&Method::PUT, None) => Endpoint::CreateBucket,
+            (&Method::DELETE, None) => Endpoint::DeleteBucket,
+            (&Method::GET, Some("bucketInfo")) => Endpoint::GetBucketInfo,
+            (&Method::GET, Some("location")) => Endpoint::GetBucketLocation,
+            (&Method::GET, Some("acl")) => Endpoint::GetBucketAcl,
+            (&Method::PUT, Some("acl")) => Endpoint::PutBucketAcl,
+            (&Method::POST, Some("delete")) => Endpoint::DeleteMultipleObjects,
+            (_, Some(name)) => Endpoint::Unsupported(Unsupported::SubResource(name)),
+            (_, None) => Endpoint::Unsupported(Unsupported::BucketLevel),
+        }
+    }
+
+    fn object_level(
+        method: &Method,
+        headers: &HeaderMap,
+        process: bool,
+        sub: Option<&'static str>,
+    ) -> Endpoint {
+        match (method, sub) {
+            (&Method::GET, None | Some("objectMeta")) => Endpoint::GetObject,
+            (&Method::HEAD, Some("objectMeta")) => Endpoint::GetObjectMeta,
+            (&Method::HEAD, None) => Endpoint::HeadObject,
+            (&Method::PUT, None) if headers.contains_key("x-oss-copy-source") => {
+                Endpoint::CopyObject
+            }
+            (&Method::PUT, None) => Endpoint::PutObject,
+            (&Method::DELETE, None) => Endpoint::DeleteObject,
+            (&Method::GET, Some("acl")) => Endpoint::GetObjectAcl,
+            (&Method::PUT, Some("acl")) => Endpoint::PutObjectAcl,
+            (&Method::POST, None) if process => Endpoint::ProcessObject,
+            (&Method::POST, None) => Endpoint::Unsupported(Unsupported::PostWithoutProcess),
+            (&Method::GET | &Method::HEAD | &Method::PUT | &Method::DELETE | &Method::POST, _) => {
+                match sub {
+                    Some(name) => Endpoint::Unsupported(Unsupported::SubResource(name)),
+                    None => Endpoint::MethodNotAllowed,
+                }
+            }
             _ => Endpoint::MethodNotAllowed,
-        })
+        }
     }
 }
 
@@ -103,25 +217,19 @@ mod tests {
         Endpoint::decode(&method, &uri, &h, &Query::of(&uri), None)
     }
 
+    const OSS: [(&str, &str); 1] = [("authorization", "OSS ak:sig")];
+
+    fn oss(method: Method, uri: &str) -> Option<Endpoint> {
+        decode(method, uri, &OSS)
+    }
+
     #[test]
     fn operations_decode_before_authentication() {
-        let oss = [("authorization", "OSS ak:sig")];
         use Endpoint as E;
-        assert_eq!(decode(Method::GET, "/b/k", &oss), Some(E::GetObject));
-        assert_eq!(decode(Method::GET, "/b/", &oss), Some(E::ListObjects));
-        assert_eq!(
-            decode(Method::PUT, "/b", &oss),
-            Some(E::Unsupported(Unsupported::BucketLevel))
-        );
-        assert_eq!(
-            decode(Method::GET, "/", &oss),
-            Some(E::Unsupported(Unsupported::ServiceLevel))
-        );
-        assert_eq!(
-            decode(Method::HEAD, "/b/k?objectMeta", &oss),
-            Some(E::GetObjectMeta)
-        );
-        assert_eq!(decode(Method::HEAD, "/b/k", &oss), Some(E::HeadObject));
+        assert_eq!(oss(Method::GET, "/b/k"), Some(E::GetObject));
+        assert_eq!(oss(Method::GET, "/b/"), Some(E::ListObjects));
+        assert_eq!(oss(Method::HEAD, "/b/k?objectMeta"), Some(E::GetObjectMeta));
+        assert_eq!(oss(Method::HEAD, "/b/k"), Some(E::HeadObject));
         assert_eq!(
             decode(
                 Method::PUT,
@@ -130,20 +238,17 @@ mod tests {
             ),
             Some(E::CopyObject)
         );
-        assert_eq!(decode(Method::PUT, "/b/k", &oss), Some(E::PutObject));
-        assert_eq!(decode(Method::DELETE, "/b/k", &oss), Some(E::DeleteObject));
+        assert_eq!(oss(Method::PUT, "/b/k"), Some(E::PutObject));
+        assert_eq!(oss(Method::DELETE, "/b/k"), Some(E::DeleteObject));
         assert_eq!(
             decode(Method::POST, "/b/k?x-oss-process", &[]),
             Some(E::ProcessObject)
         );
         assert_eq!(
-            decode(Method::POST, "/b/k", &oss),
+            oss(Method::POST, "/b/k"),
             Some(E::Unsupported(Unsupported::PostWithoutProcess))
         );
-        assert_eq!(
-            decode(Method::PATCH, "/b/k", &oss),
-            Some(E::MethodNotAllowed)
-        );
+        assert_eq!(oss(Method::PATCH, "/b/k"), Some(E::MethodNotAllowed));
         assert_eq!(
             decode(
                 Method::GET,
@@ -153,9 +258,131 @@ mod tests {
             Some(E::GetObject)
         );
         assert_eq!(
+            oss(
+                Method::GET,
+                "/b/k?response-content-type=a&x-oss-process=image/info"
+            ),
+            Some(E::GetObject)
+        );
+        assert_eq!(
             decode(Method::GET, "/b/k?x-oss-process=image/resize,w_1", &[]),
             None
         );
         assert_eq!(decode(Method::GET, "/b/k", &[]), None);
+    }
+
+    #[test]
+    fn bucket_operations_decode_by_method_and_sub_resource() {
+        use Endpoint as E;
+        assert_eq!(oss(Method::PUT, "/b"), Some(E::CreateBucket));
+        assert_eq!(oss(Method::PUT, "/b/"), Some(E::CreateBucket));
+        assert_eq!(oss(Method::DELETE, "/b/"), Some(E::DeleteBucket));
+        assert_eq!(oss(Method::GET, "/b/?bucketInfo"), Some(E::GetBucketInfo));
+        assert_eq!(oss(Method::GET, "/b/?location"), Some(E::GetBucketLocation));
+        assert_eq!(oss(Method::GET, "/b/?acl"), Some(E::GetBucketAcl));
+        assert_eq!(oss(Method::PUT, "/b/?acl"), Some(E::PutBucketAcl));
+        assert_eq!(
+            oss(Method::POST, "/b/?delete&encoding-type=url"),
+            Some(E::DeleteMultipleObjects)
+        );
+        assert_eq!(
+            oss(
+                Method::GET,
+                "/b/?list-type=2&continuation-token=&start-after=&fetch-owner=false"
+            ),
+            Some(E::ListObjectsV2)
+        );
+        assert_eq!(
+            oss(Method::GET, "/b/?list-type=2&continuation-token=abc"),
+            Some(E::ListObjectsV2)
+        );
+        assert_eq!(oss(Method::GET, "/b/?list-type=3"), Some(E::ListObjects));
+        assert_eq!(
+            oss(Method::GET, "/b/?prefix=a&marker=b&max-keys=3&delimiter=/"),
+            Some(E::ListObjects)
+        );
+        // A sub-resource with a method it has no operation for is refused by name.
+        assert_eq!(
+            oss(Method::DELETE, "/b/?acl"),
+            Some(E::Unsupported(Unsupported::SubResource("acl")))
+        );
+        assert_eq!(
+            oss(Method::GET, "/b/?delete"),
+            Some(E::Unsupported(Unsupported::SubResource("delete")))
+        );
+        assert_eq!(
+            oss(Method::PUT, "/b/?lifecycle"),
+            Some(E::Unsupported(Unsupported::SubResource("lifecycle")))
+        );
+        assert_eq!(
+            oss(Method::HEAD, "/b/"),
+            Some(E::Unsupported(Unsupported::BucketLevel))
+        );
+        assert_eq!(
+            oss(Method::POST, "/b/"),
+            Some(E::Unsupported(Unsupported::BucketLevel))
+        );
+    }
+
+    #[test]
+    fn service_level_is_list_buckets_or_refused() {
+        use Endpoint as E;
+        assert_eq!(oss(Method::GET, "/"), Some(E::ListBuckets));
+        assert_eq!(
+            oss(Method::GET, "/?prefix=a&marker=b&max-keys=2"),
+            Some(E::ListBuckets)
+        );
+        assert_eq!(
+            decode(
+                Method::GET,
+                "/?OSSAccessKeyId=a&Expires=1&Signature=s&prefix=p",
+                &[]
+            ),
+            Some(E::ListBuckets)
+        );
+        for refused in ["/?regions", "/?qosInfo", "/?tag-key=a"] {
+            assert_eq!(
+                oss(Method::GET, refused),
+                Some(E::Unsupported(Unsupported::ServiceLevel)),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            oss(Method::PUT, "/"),
+            Some(E::Unsupported(Unsupported::ServiceLevel))
+        );
+        // Anonymous or SigV4 requests to `/` stay the S3 door's.
+        assert_eq!(decode(Method::GET, "/", &[]), None);
+    }
+
+    #[test]
+    fn object_sub_resources_are_never_ignored() {
+        use Endpoint as E;
+        assert_eq!(oss(Method::GET, "/b/k?acl"), Some(E::GetObjectAcl));
+        assert_eq!(oss(Method::PUT, "/b/k?acl"), Some(E::PutObjectAcl));
+        for (method, uri, name) in [
+            (Method::DELETE, "/b/k?acl", "acl"),
+            (Method::DELETE, "/b/k?tagging", "tagging"),
+            (Method::GET, "/b/k?symlink", "symlink"),
+            (Method::POST, "/b/k?append&position=0", "append"),
+            (Method::POST, "/b/k?uploads", "uploads"),
+            (Method::PUT, "/b/k?partNumber=1&uploadId=u", "partNumber"),
+            (Method::GET, "/b/k?security-token=t", "security-token"),
+            (
+                Method::POST,
+                "/b/k?x-oss-async-process",
+                "x-oss-async-process",
+            ),
+        ] {
+            assert_eq!(
+                oss(method.clone(), uri),
+                Some(E::Unsupported(Unsupported::SubResource(name))),
+                "{method} {uri}"
+            );
+        }
+        assert_eq!(
+            Unsupported::SubResource("tagging").what(),
+            "the tagging sub-resource"
+        );
     }
 }

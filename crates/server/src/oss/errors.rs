@@ -109,6 +109,18 @@ pub(crate) fn invalid_argument(message: impl Into<String>) -> OssError {
     OssError::new(StatusCode::BAD_REQUEST, "InvalidArgument", message)
 }
 
+/// A request document that does not parse or does not have the expected shape; `why`
+/// goes into the message after OSS's own sentence.
+pub(crate) fn malformed_xml(why: &str) -> OssError {
+    OssError::new(
+        StatusCode::BAD_REQUEST,
+        "MalformedXML",
+        format!(
+            "The XML you provided was not well-formed or did not validate against our published schema: {why}."
+        ),
+    )
+}
+
 pub(crate) fn not_implemented(what: &str) -> OssError {
     OssError::new(
         StatusCode::NOT_IMPLEMENTED,

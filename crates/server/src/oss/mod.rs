@@ -15,8 +15,12 @@
 //!   `get.rs` (GetObject, plain, ranged, or rendered through [`ImageService`] for
 //!   `x-oss-process`), `head.rs` (HeadObject, GetObjectMeta), `put.rs` (PutObject
 //!   streaming the body into [`store::Store::put_object`], CopyObject), `delete.rs`,
-//!   `list.rs` (ListObjects, OSS's `ListBucketResult`), `process_object.rs` (saveas).
-//!   Each checks [`Caller::may`] for the bucket it touches.
+//!   `list.rs` (ListObjects and ListObjectsV2, OSS's `ListBucketResult`),
+//!   `bucket.rs` (ListBuckets, CreateBucket, DeleteBucket, GetBucketInfo,
+//!   GetBucketLocation), `acl.rs` (bucket and object ACLs), `batch_delete.rs`
+//!   (DeleteMultipleObjects), `process_object.rs` (saveas). Each checks
+//!   [`Caller::may`] for the bucket it touches; creating, deleting and re-ACLing
+//!   buckets is the root key's alone, as on the S3 door.
 //! - Responses carry OSS's headers (`x-oss-request-id`, quoted upper-case hex `ETag` as
 //!   OSS writes MD5s, `x-oss-object-type`, `x-oss-meta-*`). Errors are [`OssError`]s
 //!   (the kernel's [`ApiError`](crate::kernel::ApiError)), rendered by `errors.rs` as
@@ -29,10 +33,14 @@
 //! the link was checked against. Header-signed responses are `private, no-cache` unless
 //! the object (or a signed `response-cache-control`) says otherwise.
 //!
-//! Not served here (answered `NotImplemented`): bucket-level operations other than
-//! ListObjects (v1), multipart and append uploads, ACL/tagging/symlink sub-resources,
-//! STS tokens, and OSS signature versions 2 and 4.
+//! Not served here (answered `NotImplemented` naming the operation or sub-resource):
+//! multipart and append uploads, per-object ACLs other than `default`, tagging,
+//! symlinks, the other bucket configurations (lifecycle, CORS, referer, ...), STS
+//! tokens, and OSS signature versions 2 and 4.
 
+mod acl;
+mod batch_delete;
+mod bucket;
 mod delete;
 mod endpoint;
 mod errors;
@@ -45,7 +53,8 @@ mod put;
 pub use endpoint::{Endpoint, Unsupported};
 pub use errors::OssError;
 pub(crate) use errors::{
-    access_denied, from_image_error, from_store_error, invalid_argument, not_implemented,
+    access_denied, from_image_error, from_store_error, invalid_argument, malformed_xml,
+    not_implemented,
 };
 
 use crate::auth::oss::{Proof, SignedParts};
@@ -60,18 +69,8 @@ use store::Permission;
 /// Largest request body the OSS door reads into memory (process strings are short).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Query parameters that name a sub-resource this door serves; any other sub-resource
-/// (`acl`, `uploads`, `tagging`, ...) is refused rather than ignored.
-const SERVED_SUB_RESOURCES: &[&str] = &[
-    "x-oss-process",
-    "objectMeta",
-    "response-content-type",
-    "response-content-language",
-    "response-expires",
-    "response-cache-control",
-    "response-content-disposition",
-    "response-content-encoding",
-];
+/// The owner imgd names in OSS documents: it has one account.
+pub(crate) const OWNER_XML: &str = "<Owner><ID>imgd</ID><DisplayName>imgd</DisplayName></Owner>";
 
 #[derive(Clone)]
 pub struct OssDoor {
@@ -82,15 +81,21 @@ pub struct OssDoor {
     pub(crate) domain: Option<String>,
     /// "Now" for request-time skew and signed-URL expiry.
     pub(crate) clock: Clock,
+    /// The region imgd reports (`ServerConfig::region`); buckets are located in
+    /// `oss-<region>`.
+    pub(crate) region: String,
 }
 
 /// An authenticated OSS request, before its body is read.
 pub(crate) struct OssRequest {
     pub method: Method,
     pub headers: HeaderMap,
+    /// Empty for service-level requests (ListBuckets).
     pub bucket: String,
     /// Percent-decoded; empty for bucket-level requests.
     pub key: String,
+    /// The `Host` the client addressed, as sent.
+    pub host: Option<String>,
     pub query: Query,
     pub caller: Caller,
     pub proof: Proof,
@@ -118,6 +123,15 @@ impl OssRequest {
             Err(access_denied())
         }
     }
+
+    /// Creating, deleting and re-ACLing buckets is the root key's alone (imgd has one
+    /// account, and every bucket is the root's), as on the S3 door.
+    pub fn require_root(&self) -> Result<(), OssError> {
+        match self.caller {
+            Caller::Root => Ok(()),
+            Caller::Key(_) => Err(access_denied()),
+        }
+    }
 }
 
 fn decode_path(s: &str) -> Result<String, OssError> {
@@ -135,20 +149,14 @@ fn decode_path(s: &str) -> Result<String, OssError> {
 
 /// `(bucket, key)` of a request: `bucket.<domain>` hosts name the bucket and the whole
 /// path is the key; otherwise `/bucket/key` (path style). The key is empty for
-/// bucket-level requests.
+/// bucket-level requests, both are for service-level ones.
 fn bucket_and_key(
     path: &str,
     host: Option<&str>,
     domain: Option<&str>,
 ) -> Result<(String, String), OssError> {
     let target = vhost::resolve(path, host, domain);
-    let (bucket, key) = (decode_path(&target.bucket)?, decode_path(target.key)?);
-    if bucket.is_empty() {
-        return Err(not_implemented(
-            "service-level operations (such as ListBuckets)",
-        ));
-    }
-    Ok((bucket, key))
+    Ok((decode_path(&target.bucket)?, decode_path(target.key)?))
 }
 
 impl OssDoor {
@@ -159,7 +167,14 @@ impl OssDoor {
             host_id: "imgd".into(),
             domain: None,
             clock: Clock::system(),
+            region: "us-east-1".into(),
         }
+    }
+
+    /// Reports `region` as the buckets' location (`oss-<region>`).
+    pub fn with_region(mut self, region: &str) -> Self {
+        self.region = region.to_owned();
+        self
     }
 
     /// Judges request times and link expiry by `clock`.
@@ -203,9 +218,6 @@ impl OssDoor {
         req: Request<Incoming>,
         query: Query,
     ) -> Result<Response<BoxBody>, OssError> {
-        if let Endpoint::Unsupported(Unsupported::ServiceLevel) = endpoint {
-            return Err(not_implemented(Unsupported::ServiceLevel.what()));
-        }
         let (parts, body) = req.into_parts();
         let now = self.clock.now();
         let host = vhost::request_host(&parts.uri, &parts.headers);
@@ -262,14 +274,9 @@ impl OssDoor {
         )
         .await?;
 
-        if let Some((name, _)) = query.pairs().iter().find(|(name, _)| {
-            signing::oss::SUB_RESOURCES.contains(&name.as_str())
-                && !SERVED_SUB_RESOURCES.contains(&name.as_str())
-        }) {
-            return Err(not_implemented(&format!("the {name} sub-resource")));
-        }
-
+        let host = host.map(str::to_owned);
         let req = OssRequest {
+            host,
             method: parts.method,
             headers: parts.headers,
             bucket,
@@ -280,7 +287,21 @@ impl OssDoor {
             now,
         };
         match endpoint {
+            Endpoint::ListBuckets => self.list_buckets(&req).await,
+            Endpoint::CreateBucket => {
+                let body = read_body(body).await?;
+                self.create_bucket(&req, &body).await
+            }
+            Endpoint::DeleteBucket => self.delete_bucket(&req).await,
+            Endpoint::GetBucketInfo => self.get_bucket_info(&req).await,
+            Endpoint::GetBucketLocation => self.get_bucket_location(&req).await,
+            Endpoint::GetBucketAcl => self.get_bucket_acl(&req).await,
+            Endpoint::PutBucketAcl => self.put_bucket_acl(&req).await,
             Endpoint::ListObjects => self.list_objects(&req).await,
+            Endpoint::ListObjectsV2 => self.list_objects_v2(&req).await,
+            Endpoint::DeleteMultipleObjects => self.delete_multiple_objects(&req, body).await,
+            Endpoint::GetObjectAcl => self.get_object_acl(&req).await,
+            Endpoint::PutObjectAcl => self.put_object_acl(&req).await,
             Endpoint::GetObject => self.get_object(&req).await,
             Endpoint::GetObjectMeta => self.get_object_meta(&req).await,
             Endpoint::HeadObject => self.head_object(&req).await,
@@ -292,7 +313,7 @@ impl OssDoor {
                 self.process_object(&req.caller, &req.bucket, &req.key, &body)
                     .await
             }
-            Endpoint::Unsupported(what) => Err(not_implemented(what.what())),
+            Endpoint::Unsupported(what) => Err(not_implemented(&what.what())),
             Endpoint::MethodNotAllowed => Err(OssError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
@@ -321,7 +342,7 @@ mod tests {
         );
         assert_eq!(t("/b/", None, None), Ok(("b".into(), "".into())));
         assert_eq!(t("/b", None, None), Ok(("b".into(), "".into())));
-        assert_eq!(t("/", None, None), Err("NotImplemented"));
+        assert_eq!(t("/", None, None), Ok(("".into(), "".into())));
         assert_eq!(
             t(
                 "/k/x.jpg",

@@ -93,7 +93,7 @@ impl Stream for BodyWithCrc {
 }
 
 /// The `Content-MD5` header as 16 bytes; present but malformed is `InvalidDigest`.
-fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, OssError> {
+pub(super) fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, OssError> {
     let Some(value) = headers.get("content-md5") else {
         return Ok(None);
     };

@@ -1,8 +1,6 @@
 //! ListObjects (v1), ListObjectsV2 and ListObjectVersions (unversioned: `null`).
 
 use super::{ImgdS3, S3Res, etag, invalid_argument, ok, owner, s3_err, timestamp_ms};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::S3Request;
 use s3s::dto::*;
@@ -130,18 +128,13 @@ impl ImgdS3 {
     ) -> S3Res<ListObjectsV2Output> {
         let i = &req.input;
         let max = max_keys(i.max_keys)?;
-        let after = match &i.continuation_token {
-            Some(token) => Some(
-                B64URL
-                    .decode(token)
-                    .ok()
-                    .and_then(|raw| String::from_utf8(raw).ok())
-                    .ok_or_else(|| {
-                        invalid_argument("The continuation token provided is incorrect")
-                    })?,
-            ),
-            None => i.start_after.clone(),
-        };
+        let after =
+            match &i.continuation_token {
+                Some(token) => Some(store::marker_of_token(token).ok_or_else(|| {
+                    invalid_argument("The continuation token provided is incorrect")
+                })?),
+                None => i.start_after.clone(),
+            };
         let page = self
             .list_page(
                 &i.bucket,
@@ -166,7 +159,7 @@ impl ImgdS3 {
             key_count: Some((contents.len() + common.len()) as i32),
             continuation_token: i.continuation_token.clone(),
             is_truncated: Some(page.truncated),
-            next_continuation_token: page.next_marker.as_ref().map(|m| B64URL.encode(m)),
+            next_continuation_token: page.continuation_token(),
             contents: Some(contents),
             common_prefixes: Some(common),
             delimiter: e.opt(delimiter(i.delimiter.as_ref())),
