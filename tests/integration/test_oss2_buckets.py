@@ -407,3 +407,84 @@ def test_unknown_sub_resources_never_act_as_plain_requests(filled, imgd):
     with pytest.raises(oss2.exceptions.ServerError) as e:
         b.get_bucket_lifecycle()
     assert e.value.status == 501 and "lifecycle" in e.value.message
+
+
+# ---- the style API ------------------------------------------------------------------
+
+def _width(content: bytes) -> int:
+    from PIL import Image
+    import io
+    return Image.open(io.BytesIO(content)).size[0]
+
+
+def test_styles_round_trip_across_the_oss_api_the_cli_and_style_urls(imgd):
+    from conftest import CORPUS
+    name = fresh("st")
+    b = oss_bucket(imgd, name)
+    b.create_bucket(oss2.BUCKET_ACL_PUBLIC_READ)
+    b.put_object("saw.jpg", (CORPUS / "2569067123_aca715a2ee_o.jpg").read_bytes())
+
+    # Saved through OSS: rendered by style/<name>, listed by the CLI.
+    b.put_bucket_style("small", "image/resize,w_48/format,png")
+    got = b.get_bucket_style("small")
+    assert (got.name, got.content) == ("small", "image/resize,w_48/format,png")
+    assert got.create_time and got.last_modify_time
+    r = requests.get(f"{imgd.endpoint}/{name}/saw.jpg", params={"x-oss-process": "style/small"}, timeout=30)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/png"
+    assert _width(r.content) == 48
+    assert "small\timage/resize,w_48/format,png" in imgd.cli("style", "list", name).stdout
+
+    # Saved by the CLI: seen by oss2's list, and replaced through OSS.
+    imgd.cli("style", "put", name, "wide", "image/resize,w_96")
+    listed = {s.name: s.content for s in b.list_bucket_style().styles}
+    assert listed == {"small": "image/resize,w_48/format,png", "wide": "image/resize,w_96"}
+    b.put_bucket_style("wide", "image/resize,w_80/format,png")
+    assert "wide\timage/resize,w_80/format,png" in imgd.cli("style", "list", name).stdout
+    r = requests.get(f"{imgd.endpoint}/{name}/saw.jpg", params={"x-oss-process": "style/wide"}, timeout=30)
+    assert _width(r.content) == 80
+
+    # Deleted through OSS: gone for the CLI and for style URLs; a second delete is 204.
+    assert b.delete_bucket_style("small").status == 204
+    assert "small" not in imgd.cli("style", "list", name).stdout
+    r = requests.get(f"{imgd.endpoint}/{name}/saw.jpg", params={"x-oss-process": "style/small"}, timeout=10)
+    assert r.status_code == 400
+    assert b.delete_bucket_style("small").status == 204
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        b.get_bucket_style("small")
+    assert e.value.status == 404 and e.value.code == "NoSuchStyle", e.value.message
+
+
+def test_invalid_styles_get_oss_errors_and_store_nothing(imgd):
+    name = fresh("st")
+    b = oss_bucket(imgd, name)
+    b.create_bucket()
+    for content, needle in [
+        ("image/resize,w_0", "must be between 1 and 16384"),
+        ("style/other", "cannot refer to another style"),
+        ("image/nosuchop,x_1", "nosuchop"),
+    ]:
+        with pytest.raises(oss2.exceptions.ServerError) as e:
+            b.put_bucket_style("bad", content)
+        assert e.value.status == 400 and e.value.code == "InvalidArgument", (content, e.value.message)
+        assert needle in e.value.message, (content, e.value.message)
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        b.put_bucket_style("bad name!", "image/resize,w_10")
+    assert e.value.status == 400 and e.value.code == "InvalidArgument"
+    # A document that is not a Style, signed by oss2 like put_bucket_style's own.
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        b._do("PUT", name, "", data=b"<Style><Other>x</Other></Style>", params={"style": "", "styleName": "bad"})
+    assert e.value.status == 400 and e.value.code == "MalformedXML"
+    assert b.list_bucket_style().styles == []
+    assert imgd.cli("style", "list", name).stdout.strip() == ""
+    # Styles of a bucket that does not exist.
+    with pytest.raises(oss2.exceptions.NoSuchBucket):
+        oss_bucket(imgd, fresh("none")).list_bucket_style()
+    # Only the root key manages styles; a key granted read-write on the bucket may read them.
+    b.put_bucket_style("ok", "image/resize,w_10")
+    granted = oss_bucket(imgd, name, extra_key(imgd, f"{name}:read-write"))
+    assert [s.name for s in granted.list_bucket_style().styles] == ["ok"]
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        granted.put_bucket_style("mine", "image/resize,w_10")
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        granted.delete_bucket_style("ok")
+    assert [s.name for s in b.list_bucket_style().styles] == ["ok"]

@@ -79,6 +79,17 @@ pub fn parse(input: &str) -> Result<ProcessRequest, ProcessError> {
     })
 }
 
+/// The pipeline a saved style runs: `process` must parse and must not name a style
+/// itself (styles do not nest). Every way of saving a style (CLI, admin API, the OSS
+/// style API, the configuration file) checks with this.
+pub fn style_content(process: &str) -> Result<Pipeline, String> {
+    match parse_process(process) {
+        Ok(Process::Pipeline(p)) => Ok(p),
+        Ok(Process::Style(_)) => Err("a style cannot refer to another style".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Parses a process string for GET, where `|sys/saveas` is not allowed.
 pub fn parse_process(input: &str) -> Result<Process, ProcessError> {
     check_length(input)?;

@@ -287,10 +287,8 @@ pub fn check_style_delimiters(delims: &[String]) -> Result<()> {
 
 /// A style must be a pipeline (not another style) that parses.
 pub fn check_style_process(process: &str) -> Result<()> {
-    match imaging::oss::parse_process(process)? {
-        imaging::Process::Pipeline(_) => Ok(()),
-        imaging::Process::Style(_) => bail!("a style cannot refer to another style"),
-    }
+    imaging::oss::style_content(process).map_err(anyhow::Error::msg)?;
+    Ok(())
 }
 
 impl Config {

@@ -316,22 +316,8 @@ impl AdminDoor {
             }
             E::PutStyle(bucket, name) => {
                 let doc: StyleBody = parse_json(&body)?;
-                match imaging::oss::parse_process(&doc.process) {
-                    Ok(imaging::Process::Pipeline(_)) => {}
-                    Ok(imaging::Process::Style(_)) => {
-                        return Err(api_error(
-                            StatusCode::BAD_REQUEST,
-                            "InvalidArgument",
-                            "a style cannot refer to another style",
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(api_error(
-                            StatusCode::BAD_REQUEST,
-                            "InvalidArgument",
-                            e.to_string(),
-                        ));
-                    }
+                if let Err(why) = imaging::oss::style_content(&doc.process) {
+                    return Err(api_error(StatusCode::BAD_REQUEST, "InvalidArgument", why));
                 }
                 self.store.put_style(&bucket, &name, &doc.process).await?;
                 Ok((

@@ -35,6 +35,14 @@ pub enum Endpoint {
     ListObjectsV2,
     /// `POST /bucket/?delete` (batch delete).
     DeleteMultipleObjects,
+    /// `PUT /bucket?style&styleName=` with `<Style><Content>`.
+    PutBucketStyle,
+    /// `GET /bucket?style&styleName=`.
+    GetBucketStyle,
+    /// `GET /bucket?style`.
+    ListBucketStyle,
+    /// `DELETE /bucket?style&styleName=`.
+    DeleteBucketStyle,
     GetObject,
     HeadObject,
     /// `HEAD ?objectMeta`.
@@ -94,6 +102,8 @@ const PARAMETERS: &[&str] = &[
     "response-content-encoding",
     // ListObjectsV2's page cursor.
     "continuation-token",
+    // Which style `?style` reads, writes or deletes.
+    "styleName",
     // GetObject and HeadObject render with it; POST makes it ProcessObject.
     "x-oss-process",
 ];
@@ -169,6 +179,10 @@ impl Endpoint {
             (&Method::GET, Some("acl")) => Endpoint::GetBucketAcl,
             (&Method::PUT, Some("acl")) => Endpoint::PutBucketAcl,
             (&Method::POST, Some("delete")) => Endpoint::DeleteMultipleObjects,
+            (&Method::PUT, Some("style")) => Endpoint::PutBucketStyle,
+            (&Method::GET, Some("style")) if query.has("styleName") => Endpoint::GetBucketStyle,
+            (&Method::GET, Some("style")) => Endpoint::ListBucketStyle,
+            (&Method::DELETE, Some("style")) => Endpoint::DeleteBucketStyle,
             (_, Some(name)) => Endpoint::Unsupported(Unsupported::SubResource(name)),
             (_, None) => Endpoint::Unsupported(Unsupported::BucketLevel),
         }
@@ -221,6 +235,33 @@ mod tests {
 
     fn oss(method: Method, uri: &str) -> Option<Endpoint> {
         decode(method, uri, &OSS)
+    }
+
+    #[test]
+    fn style_operations_decode_whatever_the_parameter_order() {
+        use Endpoint as E;
+        assert_eq!(
+            oss(Method::PUT, "/b?style&styleName=s"),
+            Some(E::PutBucketStyle)
+        );
+        assert_eq!(
+            oss(Method::PUT, "/b?styleName=s&style"),
+            Some(E::PutBucketStyle)
+        );
+        assert_eq!(
+            oss(Method::GET, "/b?style&styleName=s"),
+            Some(E::GetBucketStyle)
+        );
+        assert_eq!(oss(Method::GET, "/b?style"), Some(E::ListBucketStyle));
+        assert_eq!(
+            oss(Method::DELETE, "/b?style&styleName=s"),
+            Some(E::DeleteBucketStyle)
+        );
+        // On an object, `?style` is nothing OSS defines: refused, not a plain GET.
+        assert_eq!(
+            oss(Method::GET, "/b/k?style"),
+            Some(E::Unsupported(Unsupported::SubResource("style")))
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod head;
 mod list;
 mod process_object;
 mod put;
+mod style;
 
 pub use endpoint::{Endpoint, Unsupported};
 pub use errors::OssError;
@@ -300,6 +301,13 @@ impl OssDoor {
             Endpoint::ListObjects => self.list_objects(&req).await,
             Endpoint::ListObjectsV2 => self.list_objects_v2(&req).await,
             Endpoint::DeleteMultipleObjects => self.delete_multiple_objects(&req, body).await,
+            Endpoint::PutBucketStyle => {
+                let body = read_body(body).await?;
+                self.put_bucket_style(&req, &body).await
+            }
+            Endpoint::GetBucketStyle => self.get_bucket_style(&req).await,
+            Endpoint::ListBucketStyle => self.list_bucket_style(&req).await,
+            Endpoint::DeleteBucketStyle => self.delete_bucket_style(&req).await,
             Endpoint::GetObjectAcl => self.get_object_acl(&req).await,
             Endpoint::PutObjectAcl => self.put_object_acl(&req).await,
             Endpoint::GetObject => self.get_object(&req).await,
