@@ -171,14 +171,17 @@ fn main() -> Result<()> {
         let sharp_path = args.out.join(format!("sharp-{}.{}", task.name, task.ext));
         let sharp = std::fs::read(&sharp_path).ok();
         let sharp_bytes = sharp.as_ref().map(Vec::len);
-        let (ours_psnr, sharp_psnr) = match task.reference_ops {
-            Some(ops) => {
-                let reference = rgba(&image_bytes(render(
-                    &source,
-                    &pipeline(ops)?,
-                    None,
-                    &limits,
-                )?)?)?;
+        let reference = match task.reference_ops {
+            Some(ops) => Some(rgba(&image_bytes(render(
+                &source,
+                &pipeline(ops)?,
+                None,
+                &limits,
+            )?)?)?),
+            None => None,
+        };
+        let (ours_psnr, sharp_psnr) = match &reference {
+            Some(reference) => {
                 let sharp_psnr = match &sharp {
                     Some(b) => {
                         let s = rgba(b)?;
@@ -201,14 +204,8 @@ fn main() -> Result<()> {
 
         // Rate against distortion: the lowest quality at which imgd's output is at least
         // as close to the reference as sharp's, and what it then weighs.
-        let matched = match (sharp_psnr, task.reference_ops) {
-            (Some(target), Some(ops)) if task.ops.contains("/quality,Q_") => {
-                let reference = rgba(&image_bytes(render(
-                    &source,
-                    &pipeline(ops)?,
-                    None,
-                    &limits,
-                )?)?)?;
+        let matched = match (sharp_psnr, &reference) {
+            (Some(target), Some(reference)) if task.ops.contains("/quality,Q_") => {
                 matched_quality(&source, task.ops, &reference.2, target, &limits)?
             }
             _ => None,
