@@ -28,8 +28,18 @@ pub enum StoreError {
     InvalidPart(String),
     #[error("parts must be listed in ascending order")]
     InvalidPartOrder,
-    #[error("part {part} is {size} bytes; every part but the last must be at least 5 MiB")]
-    EntityTooSmall { part: i32, size: u64 },
+    #[error("part {part} is {size} bytes; every part but the last must be at least {min} bytes")]
+    EntityTooSmall { part: i32, size: u64, min: u64 },
+    #[error("the append position is not the object's length, {length}")]
+    PositionNotEqualToLength { length: u64 },
+    #[error("the object was not written by appends, so it cannot be appended to")]
+    ObjectNotAppendable,
+    #[error("the object is not a symlink")]
+    NotSymlink,
+    #[error("the symlink's target does not exist")]
+    SymlinkTargetNotExist,
+    #[error("{0}")]
+    InvalidTag(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("the object key is {0} bytes; the limit is 1024")]

@@ -12,7 +12,11 @@
 //! what an interrupted write left behind ([`Store::open`]).
 //!
 //! Reads look up the row, then stream the blob. Blobs are immutable, so a reader racing
-//! an overwrite either sees the old bytes whole or retries against the new row.
+//! an overwrite either sees the old bytes whole or retries against the new row. A row
+//! has a [`ObjectKind`]: a symlink's reads answer with its target
+//! ([`Store::object`]; [`Store::object_row`] is the row itself), and an append is a
+//! conditional overwrite of an `Appendable` row with the old bytes and the new ones.
+//! Tags live in the row ([`Store::set_tags`]).
 
 pub mod blobs;
 pub mod cloudflare;
@@ -28,14 +32,17 @@ mod objects;
 pub mod policy;
 pub mod secrets;
 pub mod styles;
+mod tags;
 
 pub use blobs::{BlobBackend, BlobStore};
 pub use digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
 pub use error::{StoreError, StoreResult};
 pub use list::{ListPage, ListQuery, marker_of_token};
 pub use model::*;
-pub use objects::{ByteStream, PutOptions, check_key, etag_matches};
+pub use multipart::{MAX_PART_NUMBER, MIN_PART_SIZE};
+pub use objects::{ByteStream, CopyOverrides, PutOptions, check_key, etag_matches};
 pub use policy::PolicyPatch;
+pub use tags::{MAX_TAGS, check_tags};
 
 use db::DbPool;
 use sqlx::Row;

@@ -3,7 +3,7 @@
 use crate::Store;
 use crate::error::StoreResult;
 use crate::model::ObjectInfo;
-use crate::objects::object_from_row;
+use crate::objects::{OBJECT_COLUMNS, object_from_row};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 
@@ -75,8 +75,7 @@ impl Store {
             let rows = match &cursor {
                 Some(c) => {
                     sqlx::query(
-                        "SELECT bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums \
-                         FROM objects WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?",
+                        &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?"),
                     )
                     .bind(bucket)
                     .bind(c)
@@ -86,8 +85,7 @@ impl Store {
                 }
                 None => {
                     sqlx::query(
-                        "SELECT bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums \
-                         FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?",
+                        &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?"),
                     )
                     .bind(bucket)
                     .bind(&q.prefix)

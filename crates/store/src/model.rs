@@ -56,6 +56,40 @@ pub struct ObjectHeaders {
     pub user: BTreeMap<String, String>,
 }
 
+/// What an object is beyond its bytes (OSS's `x-oss-object-type`; a multipart object
+/// is `Normal` with a `parts_count`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ObjectKind {
+    #[default]
+    Normal,
+    /// Written by AppendObject: the only kind a further append may extend.
+    Appendable,
+    /// Reads answer with `target`'s bytes and headers (a key in the same bucket); the
+    /// row's own blob is empty. Chains are not followed.
+    Symlink { target: String },
+}
+
+impl ObjectKind {
+    /// The database's `kind` column.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ObjectKind::Normal => "normal",
+            ObjectKind::Appendable => "appendable",
+            ObjectKind::Symlink { .. } => "symlink",
+        }
+    }
+
+    pub fn symlink_target(&self) -> Option<&str> {
+        match self {
+            ObjectKind::Symlink { target } => Some(target),
+            _ => None,
+        }
+    }
+}
+
+/// Object tags, key to value (see [`crate::check_tags`] for the limits).
+pub type Tags = BTreeMap<String, String>;
+
 /// One stored object, as its metadata row describes it.
 #[derive(Debug, Clone)]
 pub struct ObjectInfo {
@@ -69,6 +103,8 @@ pub struct ObjectInfo {
     pub parts_count: Option<i32>,
     pub headers: ObjectHeaders,
     pub checksums: Checksums,
+    pub kind: ObjectKind,
+    pub tags: Tags,
 }
 
 /// What a completed multipart upload answers, the first time and on a retry.
@@ -89,6 +125,8 @@ pub struct UploadInfo {
     pub initiated_ms: i64,
     pub headers: ObjectHeaders,
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// The completed object's tags.
+    pub tags: Tags,
 }
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,9 @@ use crate::digest::{
     BodyDigests, ChecksumAlgorithm, Checksums, composite_checksum, multipart_etag,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::model::{CompletedUpload, ObjectHeaders, ObjectInfo, PartInfo, UploadInfo, now_ms};
+use crate::model::{
+    CompletedUpload, ObjectHeaders, ObjectInfo, ObjectKind, PartInfo, Tags, UploadInfo, now_ms,
+};
 use crate::objects::{ByteStream, PutOptions, check_key};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -42,8 +44,10 @@ impl Store {
         key: &str,
         headers: ObjectHeaders,
         checksum_algorithm: Option<ChecksumAlgorithm>,
+        tags: Tags,
     ) -> StoreResult<UploadInfo> {
         check_key(key)?;
+        crate::check_tags(&tags)?;
         self.bucket(bucket).await?;
         let upload = UploadInfo {
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -52,11 +56,14 @@ impl Store {
             initiated_ms: now_ms(),
             headers,
             checksum_algorithm,
+            tags,
         };
         let headers_json = serde_json::to_string(&upload.headers)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tags_json =
+            serde_json::to_string(&upload.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, headers, checksum_algorithm) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, headers, checksum_algorithm, tags) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&upload.upload_id)
         .bind(bucket)
@@ -64,6 +71,7 @@ impl Store {
         .bind(upload.initiated_ms)
         .bind(&headers_json)
         .bind(checksum_algorithm.map(|a| a.as_str()))
+        .bind(&tags_json)
         .execute(&self.db)
         .await?;
         Ok(upload)
@@ -76,7 +84,7 @@ impl Store {
         upload_id: &str,
     ) -> StoreResult<UploadInfo> {
         let row = sqlx::query(
-            "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm FROM uploads \
+            "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm, tags FROM uploads \
              WHERE upload_id = ? AND bucket = ? AND key = ?",
         )
         .bind(upload_id)
@@ -260,10 +268,12 @@ impl Store {
                     part.etag
                 )));
             }
-            if i + 1 < requested.len() && part.size < MIN_PART_SIZE {
+            let min = opts.min_part_size.unwrap_or(MIN_PART_SIZE);
+            if i + 1 < requested.len() && part.size < min {
                 return Err(StoreError::EntityTooSmall {
                     part: *number,
                     size: part.size,
+                    min,
                 });
             }
             chosen.push(part.clone());
@@ -295,6 +305,8 @@ impl Store {
             parts_count: Some(chosen.len() as i32),
             headers: upload.headers.clone(),
             checksums,
+            kind: ObjectKind::Normal,
+            tags: upload.tags.clone(),
         };
         self.commit_object(&info, &opts).await?;
         let done = CompletedUpload {
@@ -426,7 +438,7 @@ impl Store {
         let key_marker = key_marker.unwrap_or("");
         let id_marker = upload_id_marker.unwrap_or("");
         let rows = sqlx::query(
-            "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm FROM uploads \
+            "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm, tags FROM uploads \
              WHERE bucket = ? AND (key > ? OR (key = ? AND upload_id > ?)) ORDER BY key, upload_id",
         )
         .bind(bucket)
@@ -490,7 +502,9 @@ fn check_part_number(n: i32) -> StoreResult<()> {
 fn upload_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<UploadInfo> {
     let headers: String = row.try_get("headers")?;
     let algo: Option<String> = row.try_get("checksum_algorithm")?;
+    let tags: String = row.try_get("tags")?;
     Ok(UploadInfo {
+        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         upload_id: row.try_get("upload_id")?,
         bucket: row.try_get("bucket")?,
         key: row.try_get("key")?,

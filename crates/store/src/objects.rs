@@ -5,7 +5,7 @@ use crate::blobs::BlobStore;
 use crate::db;
 use crate::digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
 use crate::error::{StoreError, StoreResult};
-use crate::model::{ObjectHeaders, ObjectInfo, now_ms};
+use crate::model::{ObjectHeaders, ObjectInfo, ObjectKind, Tags, now_ms};
 use bytes::Bytes;
 use futures::Stream;
 use sqlx::Row;
@@ -25,6 +25,24 @@ pub struct PutOptions {
     pub if_none_match_any: bool,
     /// `If-Match: <etag>`: refuse unless the current ETag is this one.
     pub if_match: Option<String>,
+    /// What the new object is (appends write `Appendable` objects).
+    pub kind: ObjectKind,
+    /// The new object's tags.
+    pub tags: Tags,
+    /// For completions: the smallest a part other than the last may be (`None`: S3's
+    /// 5 MiB; OSS allows 100 KiB).
+    pub min_part_size: Option<u64>,
+}
+
+/// The columns of an object row, in the order [`object_from_row`] reads them.
+pub(crate) const OBJECT_COLUMNS: &str = "bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums, kind, symlink_target, tags";
+
+/// What a copy takes from the request instead of the source (S3's and OSS's
+/// `REPLACE` directives); `None` keeps the source's.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOverrides {
+    pub headers: Option<ObjectHeaders>,
+    pub tags: Option<Tags>,
 }
 
 impl Store {
@@ -124,6 +142,8 @@ impl Store {
             parts_count: None,
             headers: opts.headers.clone(),
             checksums: digests.checksums,
+            kind: opts.kind.clone(),
+            tags: opts.tags.clone(),
         };
         self.commit_object(&info, &opts).await?;
         Ok(info)
@@ -159,6 +179,8 @@ impl Store {
             serde_json::to_string(&info.headers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let checksums = serde_json::to_string(&info.checksums)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tags =
+            serde_json::to_string(&info.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = db::begin_write(&self.db).await?;
         if sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
             .bind(&info.bucket)
@@ -191,11 +213,12 @@ impl Store {
             }
         }
         sqlx::query(
-            "INSERT INTO objects (bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO objects (bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums, kind, symlink_target, tags) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (bucket, key) DO UPDATE SET blob = excluded.blob, size = excluded.size, \
              etag = excluded.etag, modified_ms = excluded.modified_ms, parts_count = excluded.parts_count, \
-             headers = excluded.headers, checksums = excluded.checksums",
+             headers = excluded.headers, checksums = excluded.checksums, kind = excluded.kind, \
+             symlink_target = excluded.symlink_target, tags = excluded.tags",
         )
         .bind(&info.bucket)
         .bind(&info.key)
@@ -206,6 +229,9 @@ impl Store {
         .bind(info.parts_count)
         .bind(&headers)
         .bind(&checksums)
+        .bind(info.kind.as_str())
+        .bind(info.kind.symlink_target())
+        .bind(&tags)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
@@ -224,12 +250,27 @@ impl Store {
         Ok(old_blob)
     }
 
-    /// The metadata of one object. Distinguishes a missing bucket from a missing key.
+    /// The metadata of the object a read of `key` answers with: the object itself, or a
+    /// symlink's target (whose `key` then differs from `key`). Distinguishes a missing
+    /// bucket from a missing key; a symlink whose target is missing (or is itself a
+    /// symlink) is `SymlinkTargetNotExist`.
     pub async fn object(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo> {
-        let row = sqlx::query(
-            "SELECT bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums \
-             FROM objects WHERE bucket = ? AND key = ?",
-        )
+        let info = self.object_row(bucket, key).await?;
+        let Some(target) = info.kind.symlink_target() else {
+            return Ok(info);
+        };
+        match self.object_row(bucket, target).await {
+            Ok(t) if t.kind.symlink_target().is_none() => Ok(t),
+            Ok(_) | Err(StoreError::NoSuchKey) => Err(StoreError::SymlinkTargetNotExist),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The row stored at `key`, a symlink itself rather than its target.
+    pub async fn object_row(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo> {
+        let row = sqlx::query(&format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
+        ))
         .bind(bucket)
         .bind(key)
         .fetch_optional(&self.db)
@@ -313,15 +354,15 @@ impl Store {
         Ok(())
     }
 
-    /// Copies an object's bytes into a new object. `headers` replaces the source's
-    /// headers when given (S3's `MetadataDirective: REPLACE`).
+    /// Copies an object's bytes (a symlink's target's) into a new, normal object,
+    /// taking headers and tags from `overrides` where given.
     pub async fn copy_object(
         &self,
         src_bucket: &str,
         src_key: &str,
         dst_bucket: &str,
         dst_key: &str,
-        headers: Option<ObjectHeaders>,
+        overrides: CopyOverrides,
         check_source: impl FnOnce(&ObjectInfo) -> StoreResult<()>,
     ) -> StoreResult<ObjectInfo> {
         check_key(dst_key)?;
@@ -357,8 +398,10 @@ impl Store {
             etag,
             modified_ms: now_ms(),
             parts_count: None,
-            headers: headers.unwrap_or(src.headers),
+            headers: overrides.headers.unwrap_or(src.headers),
             checksums,
+            kind: ObjectKind::Normal,
+            tags: overrides.tags.unwrap_or(src.tags),
         };
         self.commit_object(&info, &PutOptions::default()).await?;
         Ok(info)
@@ -397,7 +440,21 @@ pub(crate) fn object_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Obje
     let headers: String = row.try_get("headers")?;
     let checksums: String = row.try_get("checksums")?;
     let size: i64 = row.try_get("size")?;
+    let kind: String = row.try_get("kind")?;
+    let kind = match kind.as_str() {
+        "normal" => ObjectKind::Normal,
+        "appendable" => ObjectKind::Appendable,
+        "symlink" => ObjectKind::Symlink {
+            target: row
+                .try_get::<Option<String>, _>("symlink_target")?
+                .ok_or_else(|| StoreError::Corrupt("a symlink row without a target".into()))?,
+        },
+        other => return Err(StoreError::Corrupt(format!("object kind {other:?}"))),
+    };
+    let tags: String = row.try_get("tags")?;
     Ok(ObjectInfo {
+        kind,
+        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         bucket: row.try_get("bucket")?,
         key: row.try_get("key")?,
         blob: row.try_get("blob")?,

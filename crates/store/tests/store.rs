@@ -238,7 +238,7 @@ async fn multipart_concatenates_and_cleans_up_parts() {
     let store = open(dir.path()).await;
     store.create_bucket("b", BucketAcl::Private).await.unwrap();
     let up = store
-        .create_upload("b", "mp", Default::default(), None)
+        .create_upload("b", "mp", Default::default(), None, Default::default())
         .await
         .unwrap();
     let p1 = vec![1u8; 5 * 1024 * 1024];
@@ -397,7 +397,7 @@ async fn delete_bucket_aborts_pending_uploads() {
     let store = open(dir.path()).await;
     store.create_bucket("b", BucketAcl::Private).await.unwrap();
     let up = store
-        .create_upload("b", "k", Default::default(), None)
+        .create_upload("b", "k", Default::default(), None, Default::default())
         .await
         .unwrap();
     for n in [1, 2] {
@@ -439,7 +439,7 @@ async fn repeated_completion_answers_the_same() {
     let store = open(dir.path()).await;
     store.create_bucket("b", BucketAcl::Private).await.unwrap();
     let up = store
-        .create_upload("b", "mp", Default::default(), None)
+        .create_upload("b", "mp", Default::default(), None, Default::default())
         .await
         .unwrap();
     let part = store

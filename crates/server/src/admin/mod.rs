@@ -248,7 +248,7 @@ impl AdminDoor {
                     "application/json",
                     json!({"error": e.code, "message": e.message}).to_string(),
                 );
-                e.apply_retry_after(resp.headers_mut());
+                e.apply_headers(resp.headers_mut());
                 resp
             }
         }

@@ -105,7 +105,7 @@ impl DeliveryDoor {
                     "application/xml",
                     xml::s3_error_document(e.code, &e.message, &resource, request_id),
                 );
-                e.apply_retry_after(resp.headers_mut());
+                e.apply_headers(resp.headers_mut());
                 if req.method() == http::Method::HEAD {
                     *resp.body_mut() = empty_body();
                 }

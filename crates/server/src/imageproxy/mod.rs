@@ -349,7 +349,7 @@ impl ImageProxyDoor {
                 } else {
                     text(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
                 };
-                e.apply_retry_after(r.headers_mut());
+                e.apply_headers(r.headers_mut());
                 r
             }
         }

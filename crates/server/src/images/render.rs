@@ -186,7 +186,10 @@ impl ImageService {
             source: SourceMeta::from(&source_info),
             vary_accept,
         };
-        if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+        // A symlink's variant is not kept: the change feed names the target's key, so
+        // nothing would drop the variant when the target changes.
+        let through_symlink = source_info.key != key;
+        if let (Some(cache), Some(ticket), false) = (&self.cache, ticket, through_symlink) {
             fill_cache(cache, ticket, bucket, key, lookup, pipeline, &variant).await;
         }
         Ok(variant)

@@ -41,6 +41,13 @@ where
     .boxed()
 }
 
+/// `204 No Content`, the answer of a delete.
+pub fn no_content() -> Response<BoxBody> {
+    let mut resp = Response::new(empty_body());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
 pub fn empty_body() -> BoxBody {
     http_body_util::Empty::new()
         .map_err(|never| match never {})

@@ -20,6 +20,8 @@ pub struct ApiError {
     /// Extra elements of the error document, in order (OSS's `StringToSign`,
     /// `ActualObjectSize`, ...).
     pub details: Vec<(&'static str, String)>,
+    /// Response headers the error carries (OSS's `x-oss-next-append-position`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -30,6 +32,7 @@ impl ApiError {
             message: message.into(),
             retry_after_secs: None,
             details: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -50,10 +53,20 @@ impl ApiError {
         self
     }
 
-    /// Adds `Retry-After` to a response carrying this error.
-    pub fn apply_retry_after(&self, headers: &mut http::HeaderMap) {
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Adds `Retry-After` and the error's own headers to a response carrying it.
+    pub fn apply_headers(&self, headers: &mut http::HeaderMap) {
         if let Some(secs) = self.retry_after_secs {
             headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        for (name, value) in &self.headers {
+            if let Ok(v) = http::HeaderValue::from_str(value) {
+                headers.insert(*name, v);
+            }
         }
     }
 }
@@ -103,6 +116,32 @@ impl From<StoreError> for ApiError {
                 (S::BAD_REQUEST, "EntityTooSmall", e.to_string())
             }
             StoreError::InvalidArgument(m) => (S::BAD_REQUEST, "InvalidArgument", m.clone()),
+            StoreError::PositionNotEqualToLength { length } => (
+                S::CONFLICT,
+                "PositionNotEqualToLength",
+                format!("Position is not equal to file length: the object is {length} bytes."),
+            ),
+            StoreError::ObjectNotAppendable => (
+                S::CONFLICT,
+                "ObjectNotAppendable",
+                "The object was not written by AppendObject, so it cannot be appended to."
+                    .into(),
+            ),
+            StoreError::NotSymlink => (
+                S::BAD_REQUEST,
+                "NotSymlink",
+                "The specified object is not a symlink.".into(),
+            ),
+            StoreError::SymlinkTargetNotExist => (
+                S::NOT_FOUND,
+                "SymlinkTargetNotExist",
+                "The symlink's target object does not exist.".into(),
+            ),
+            StoreError::InvalidTag(m) => (
+                S::BAD_REQUEST,
+                "InvalidTag",
+                format!("The tag set is not valid: {m}."),
+            ),
             StoreError::KeyTooLong(n) => (
                 S::BAD_REQUEST,
                 "KeyTooLongError",
@@ -172,7 +211,7 @@ mod tests {
         let e = ApiError::from(ImageError::Busy(busy));
         assert_eq!((e.status.as_u16(), e.retry_after_secs), (503, Some(3)));
         let mut h = http::HeaderMap::new();
-        e.apply_retry_after(&mut h);
+        e.apply_headers(&mut h);
         assert_eq!(h[http::header::RETRY_AFTER], "3");
     }
 }

@@ -30,7 +30,7 @@ pub mod range;
 pub mod vhost;
 pub mod xml;
 
-pub use body::{BoxBody, empty_body, full, stream_body};
+pub use body::{BoxBody, empty_body, full, no_content, stream_body};
 pub use clock::Clock;
 pub use error::ApiError;
 pub use query::Query;

@@ -224,9 +224,7 @@ impl OssDoor {
             .await
             .map_err(from_store_error)?;
         tracing::info!(bucket = %req.bucket, "bucket deleted (OSS)");
-        let mut resp = Response::new(kernel::empty_body());
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        Ok(resp)
+        Ok(kernel::no_content())
     }
 
     pub(super) async fn get_bucket_info(

@@ -2,7 +2,7 @@
 
 use super::{OssDoor, OssError, OssRequest, from_store_error};
 use crate::kernel::{self, BoxBody};
-use http::{Response, StatusCode};
+use http::Response;
 use store::Permission;
 
 impl OssDoor {
@@ -16,8 +16,6 @@ impl OssDoor {
             .delete_object(&req.bucket, &req.key)
             .await
             .map_err(from_store_error)?;
-        let mut resp = http::Response::new(kernel::empty_body());
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        Ok(resp)
+        Ok(kernel::no_content())
     }
 }

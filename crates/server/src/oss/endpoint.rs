@@ -55,6 +55,33 @@ pub enum Endpoint {
     GetObjectAcl,
     /// `PUT /bucket/key?acl` with `x-oss-object-acl`.
     PutObjectAcl,
+    /// `POST /bucket/key?uploads`.
+    InitiateMultipartUpload,
+    /// `PUT /bucket/key?partNumber=N&uploadId=U`.
+    UploadPart,
+    /// `UploadPart` with `x-oss-copy-source` (and `x-oss-copy-source-range`).
+    UploadPartCopy,
+    /// `POST /bucket/key?uploadId=U` with a `CompleteMultipartUpload` document, or
+    /// `x-oss-complete-all: yes` and no body.
+    CompleteMultipartUpload,
+    /// `DELETE /bucket/key?uploadId=U`.
+    AbortMultipartUpload,
+    /// `GET /bucket/key?uploadId=U`.
+    ListParts,
+    /// `GET /bucket?uploads`.
+    ListMultipartUploads,
+    /// `POST /bucket/key?append&position=N`.
+    AppendObject,
+    /// `PUT /bucket/key?symlink` with `x-oss-symlink-target`.
+    PutSymlink,
+    /// `GET /bucket/key?symlink`.
+    GetSymlink,
+    /// `PUT /bucket/key?tagging` with a `Tagging` document.
+    PutObjectTagging,
+    /// `GET /bucket/key?tagging`.
+    GetObjectTagging,
+    /// `DELETE /bucket/key?tagging`.
+    DeleteObjectTagging,
     /// `POST ?x-oss-process` (with `|sys/saveas`), also for SigV4 callers.
     ProcessObject,
     /// Known to OSS, not served by imgd: answered `NotImplemented` after
@@ -106,6 +133,9 @@ const PARAMETERS: &[&str] = &[
     "styleName",
     // GetObject and HeadObject render with it; POST makes it ProcessObject.
     "x-oss-process",
+    // AppendObject's offset, and InitiateMultipartUpload's ordering hint.
+    "position",
+    "sequential",
 ];
 
 /// ListBuckets' own parameters, and a signed URL's.
@@ -118,9 +148,13 @@ const LIST_BUCKETS_PARAMETERS: &[&str] = &[
     "Signature",
 ];
 
-/// The sub-resource that names the operation: `None` without one, the first one the
-/// query names otherwise (`oss2` sends at most one).
+/// The sub-resource that names the operation: `None` without one, `uploadId` when
+/// the query has it (an UploadPart also names `partNumber`, in either order), the
+/// first one the query names otherwise (`oss2` sends at most one).
 fn sub_resource(query: &Query) -> Option<&'static str> {
+    if query.has("uploadId") {
+        return Some("uploadId");
+    }
     query.pairs().iter().find_map(|(name, _)| {
         signing::oss::SUB_RESOURCES
             .iter()
@@ -164,7 +198,7 @@ impl Endpoint {
         if target.key.is_empty() {
             return Some(Self::bucket_level(method, query, sub));
         }
-        Some(Self::object_level(method, headers, process, sub))
+        Some(Self::object_level(method, headers, query, process, sub))
     }
 
     fn bucket_level(method: &Method, query: &Query, sub: Option<&'static str>) -> Endpoint {
@@ -183,6 +217,7 @@ impl Endpoint {
             (&Method::GET, Some("style")) if query.has("styleName") => Endpoint::GetBucketStyle,
             (&Method::GET, Some("style")) => Endpoint::ListBucketStyle,
             (&Method::DELETE, Some("style")) => Endpoint::DeleteBucketStyle,
+            (&Method::GET, Some("uploads")) => Endpoint::ListMultipartUploads,
             (_, Some(name)) => Endpoint::Unsupported(Unsupported::SubResource(name)),
             (_, None) => Endpoint::Unsupported(Unsupported::BucketLevel),
         }
@@ -191,16 +226,30 @@ impl Endpoint {
     fn object_level(
         method: &Method,
         headers: &HeaderMap,
+        query: &Query,
         process: bool,
         sub: Option<&'static str>,
     ) -> Endpoint {
+        let copy = headers.contains_key("x-oss-copy-source");
         match (method, sub) {
+            (&Method::PUT, Some("uploadId")) if query.has("partNumber") && copy => {
+                Endpoint::UploadPartCopy
+            }
+            (&Method::PUT, Some("uploadId")) if query.has("partNumber") => Endpoint::UploadPart,
+            (&Method::POST, Some("uploadId")) => Endpoint::CompleteMultipartUpload,
+            (&Method::DELETE, Some("uploadId")) => Endpoint::AbortMultipartUpload,
+            (&Method::GET, Some("uploadId")) => Endpoint::ListParts,
+            (&Method::POST, Some("uploads")) => Endpoint::InitiateMultipartUpload,
+            (&Method::POST, Some("append")) => Endpoint::AppendObject,
+            (&Method::PUT, Some("symlink")) => Endpoint::PutSymlink,
+            (&Method::GET, Some("symlink")) => Endpoint::GetSymlink,
+            (&Method::PUT, Some("tagging")) => Endpoint::PutObjectTagging,
+            (&Method::GET, Some("tagging")) => Endpoint::GetObjectTagging,
+            (&Method::DELETE, Some("tagging")) => Endpoint::DeleteObjectTagging,
             (&Method::GET, None | Some("objectMeta")) => Endpoint::GetObject,
             (&Method::HEAD, Some("objectMeta")) => Endpoint::GetObjectMeta,
             (&Method::HEAD, None) => Endpoint::HeadObject,
-            (&Method::PUT, None) if headers.contains_key("x-oss-copy-source") => {
-                Endpoint::CopyObject
-            }
+            (&Method::PUT, None) if copy => Endpoint::CopyObject,
             (&Method::PUT, None) => Endpoint::PutObject,
             (&Method::DELETE, None) => Endpoint::DeleteObject,
             (&Method::GET, Some("acl")) => Endpoint::GetObjectAcl,
@@ -403,11 +452,13 @@ mod tests {
         assert_eq!(oss(Method::PUT, "/b/k?acl"), Some(E::PutObjectAcl));
         for (method, uri, name) in [
             (Method::DELETE, "/b/k?acl", "acl"),
-            (Method::DELETE, "/b/k?tagging", "tagging"),
-            (Method::GET, "/b/k?symlink", "symlink"),
-            (Method::POST, "/b/k?append&position=0", "append"),
-            (Method::POST, "/b/k?uploads", "uploads"),
-            (Method::PUT, "/b/k?partNumber=1&uploadId=u", "partNumber"),
+            (Method::POST, "/b/k?tagging", "tagging"),
+            (Method::DELETE, "/b/k?symlink", "symlink"),
+            (Method::GET, "/b/k?append&position=0", "append"),
+            (Method::GET, "/b/k?uploads", "uploads"),
+            // A part number alone is not an upload: never a plain PUT.
+            (Method::PUT, "/b/k?partNumber=1", "partNumber"),
+            (Method::PUT, "/b/k?uploadId=u", "uploadId"),
             (Method::GET, "/b/k?security-token=t", "security-token"),
             (
                 Method::POST,
@@ -425,5 +476,40 @@ mod tests {
             Unsupported::SubResource("tagging").what(),
             "the tagging sub-resource"
         );
+    }
+
+    #[test]
+    fn multipart_append_symlink_and_tagging_decode() {
+        use Endpoint as E;
+        let copy = [("authorization", "OSS a:b"), ("x-oss-copy-source", "/b/j")];
+        for (method, uri, want) in [
+            (Method::POST, "/b/k?uploads", E::InitiateMultipartUpload),
+            (
+                Method::POST,
+                "/b/k?uploads&sequential",
+                E::InitiateMultipartUpload,
+            ),
+            (Method::PUT, "/b/k?partNumber=1&uploadId=u", E::UploadPart),
+            (Method::PUT, "/b/k?uploadId=u&partNumber=1", E::UploadPart),
+            (Method::POST, "/b/k?uploadId=u", E::CompleteMultipartUpload),
+            (Method::DELETE, "/b/k?uploadId=u", E::AbortMultipartUpload),
+            (Method::GET, "/b/k?uploadId=u&max-parts=2", E::ListParts),
+            (Method::GET, "/b/?uploads&prefix=p", E::ListMultipartUploads),
+            (Method::POST, "/b/k?append&position=0", E::AppendObject),
+            (Method::POST, "/b/k?position=5&append", E::AppendObject),
+            (Method::PUT, "/b/k?symlink", E::PutSymlink),
+            (Method::GET, "/b/k?symlink", E::GetSymlink),
+            (Method::PUT, "/b/k?tagging", E::PutObjectTagging),
+            (Method::GET, "/b/k?tagging", E::GetObjectTagging),
+            (Method::DELETE, "/b/k?tagging", E::DeleteObjectTagging),
+        ] {
+            assert_eq!(oss(method.clone(), uri), Some(want), "{method} {uri}");
+        }
+        assert_eq!(
+            decode(Method::PUT, "/b/k?partNumber=2&uploadId=u", &copy),
+            Some(E::UploadPartCopy)
+        );
+        // `position` alone qualifies nothing: a plain GET.
+        assert_eq!(oss(Method::GET, "/b/k?position=3"), Some(E::GetObject));
     }
 }

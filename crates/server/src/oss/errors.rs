@@ -57,7 +57,7 @@ pub(crate) fn into_response(
     } else {
         full(e.status, "application/xml", document)
     };
-    e.apply_retry_after(resp.headers_mut());
+    e.apply_headers(resp.headers_mut());
     if let Ok(v) = http::HeaderValue::from_str(oss_code(e.code)) {
         resp.headers_mut().insert("x-oss-ec", v);
     }
@@ -81,9 +81,13 @@ pub(crate) fn from_image_error(e: ImageError) -> OssError {
 }
 
 /// The kernel's mapping, except where OSS answers with another status: an upload that
-/// `x-oss-forbid-overwrite` stopped is 409 `FileAlreadyExists`, not S3's 412.
+/// `x-oss-forbid-overwrite` stopped is 409 `FileAlreadyExists`, not S3's 412. A wrong
+/// append position also says where the next append must start, as `oss2` reads it.
 pub(crate) fn from_store_error(e: store::StoreError) -> OssError {
     match e {
+        store::StoreError::PositionNotEqualToLength { length } => {
+            OssError::from(e).with_header("x-oss-next-append-position", length.to_string())
+        }
         store::StoreError::AlreadyExists => OssError::new(
             StatusCode::CONFLICT,
             "FileAlreadyExists",

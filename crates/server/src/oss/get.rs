@@ -11,7 +11,7 @@ use crate::kernel::range;
 use crate::kernel::{BoxBody, body, empty_body, stream_body};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use imaging::Pipeline;
-use store::{ObjectInfo, Permission, StoreError};
+use store::{ObjectInfo, ObjectKind, Permission, StoreError};
 
 /// Longest `max-age` given to a signed URL's response, whatever its expiry.
 const MAX_CACHE_SECS: i64 = 365 * 24 * 3600;
@@ -50,6 +50,16 @@ pub(crate) fn cache_headers(proof: Proof, own: Option<&str>, now: i64) -> (Strin
 /// OSS writes MD5 ETags in upper-case hex (`"5B3C…"`, `"5B3C…-3"` for multipart).
 pub(crate) fn oss_etag(stored: &str) -> String {
     format!("\"{}\"", stored.to_ascii_uppercase())
+}
+
+/// OSS's name for the kind of a stored row (`x-oss-object-type`, a listing's `Type`).
+pub(super) fn object_type(info: &ObjectInfo) -> &'static str {
+    match info.kind {
+        ObjectKind::Symlink { .. } => "Symlink",
+        ObjectKind::Appendable => "Appendable",
+        ObjectKind::Normal if info.parts_count.is_some() => "Multipart",
+        ObjectKind::Normal => "Normal",
+    }
 }
 
 /// What a `Range` header asks of an object of `size` bytes.
@@ -100,6 +110,21 @@ impl OssRequest {
     }
 }
 
+/// `x-oss-meta-*`, values written as their UTF-8 bytes.
+pub(super) fn put_user_metadata(
+    headers: &mut HeaderMap,
+    user: &std::collections::BTreeMap<String, String>,
+) {
+    for (name, value) in user {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(format!("x-oss-meta-{name}").as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+}
+
 /// The headers describing a stored object, as GET and HEAD send them.
 pub(super) fn object_headers(req: &OssRequest, info: &ObjectInfo) -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -116,12 +141,27 @@ pub(super) fn object_headers(req: &OssRequest, info: &ObjectInfo) -> HeaderMap {
         &http_date(info.modified_ms.div_euclid(1000)),
     );
     put_header(&mut headers, "accept-ranges", "bytes");
-    let object_type = if info.parts_count.is_some() {
-        "Multipart"
+    // `info` is a symlink's target when its key is not the one asked for.
+    let object_type = if info.key != req.key {
+        "Symlink"
     } else {
-        "Normal"
+        object_type(info)
     };
     put_header(&mut headers, "x-oss-object-type", object_type);
+    if info.kind == ObjectKind::Appendable {
+        put_header(
+            &mut headers,
+            "x-oss-next-append-position",
+            &info.size.to_string(),
+        );
+    }
+    if !info.tags.is_empty() {
+        put_header(
+            &mut headers,
+            "x-oss-tagging-count",
+            &info.tags.len().to_string(),
+        );
+    }
     put_header(&mut headers, "x-oss-storage-class", "Standard");
     for (name, stored) in [
         ("content-disposition", &h.content_disposition),
@@ -133,14 +173,7 @@ pub(super) fn object_headers(req: &OssRequest, info: &ObjectInfo) -> HeaderMap {
             put_header(&mut headers, name, v);
         }
     }
-    for (name, value) in &h.user {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(format!("x-oss-meta-{name}").as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(n, v);
-        }
-    }
+    put_user_metadata(&mut headers, &h.user);
     req.set_cache_headers(&mut headers, h.cache_control.as_deref());
     headers
 }

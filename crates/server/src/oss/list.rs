@@ -88,11 +88,7 @@ fn given<'a>(req: &'a OssRequest, name: &str) -> Option<&'a str> {
 /// The `Contents` and `CommonPrefixes` of a page.
 fn write_entries(xml: &mut String, page: &ListPage, enc: &KeyEncoding, with_owner: bool) {
     for o in &page.objects {
-        let object_type = if o.parts_count.is_some() {
-            "Multipart"
-        } else {
-            "Normal"
-        };
+        let object_type = super::get::object_type(o);
         let _ = write!(
             xml,
             "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag><Type>{object_type}</Type><Size>{}</Size><StorageClass>Standard</StorageClass>{}</Contents>",

@@ -18,7 +18,10 @@
 //!   `list.rs` (ListObjects and ListObjectsV2, OSS's `ListBucketResult`),
 //!   `bucket.rs` (ListBuckets, CreateBucket, DeleteBucket, GetBucketInfo,
 //!   GetBucketLocation), `acl.rs` (bucket and object ACLs), `batch_delete.rs`
-//!   (DeleteMultipleObjects), `process_object.rs` (saveas). Each checks
+//!   (DeleteMultipleObjects), `process_object.rs` (saveas), `multipart.rs`
+//!   (initiate, parts, part copies, complete, abort, ListParts,
+//!   ListMultipartUploads), `append.rs` (AppendObject), `symlink.rs`, `tagging.rs`
+//!   (object tags and `x-oss-tagging`), `style.rs` (the style API). Each checks
 //!   [`Caller::may`] for the bucket it touches; creating, deleting and re-ACLing
 //!   buckets is the root key's alone, as on the S3 door.
 //! - Responses carry OSS's headers (`x-oss-request-id`, quoted upper-case hex `ETag` as
@@ -34,11 +37,11 @@
 //! the object (or a signed `response-cache-control`) says otherwise.
 //!
 //! Not served here (answered `NotImplemented` naming the operation or sub-resource):
-//! multipart and append uploads, per-object ACLs other than `default`, tagging,
-//! symlinks, the other bucket configurations (lifecycle, CORS, referer, ...), STS
-//! tokens, and OSS signature versions 2 and 4.
+//! per-object ACLs other than `default`, the other bucket configurations (lifecycle,
+//! CORS, referer, ...), STS tokens, and OSS signature versions 2 and 4.
 
 mod acl;
+mod append;
 mod batch_delete;
 mod bucket;
 mod delete;
@@ -47,9 +50,12 @@ mod errors;
 mod get;
 mod head;
 mod list;
+mod multipart;
 mod process_object;
 mod put;
 mod style;
+mod symlink;
+mod tagging;
 
 pub use endpoint::{Endpoint, Unsupported};
 pub use errors::OssError;
@@ -308,6 +314,22 @@ impl OssDoor {
             Endpoint::GetBucketStyle => self.get_bucket_style(&req).await,
             Endpoint::ListBucketStyle => self.list_bucket_style(&req).await,
             Endpoint::DeleteBucketStyle => self.delete_bucket_style(&req).await,
+            Endpoint::InitiateMultipartUpload => self.initiate_multipart_upload(&req).await,
+            Endpoint::UploadPart => self.upload_part(&req, body).await,
+            Endpoint::UploadPartCopy => self.upload_part_copy(&req).await,
+            Endpoint::CompleteMultipartUpload => self.complete_multipart_upload(&req, body).await,
+            Endpoint::AbortMultipartUpload => self.abort_multipart_upload(&req).await,
+            Endpoint::ListParts => self.list_parts(&req).await,
+            Endpoint::ListMultipartUploads => self.list_multipart_uploads(&req).await,
+            Endpoint::AppendObject => self.append_object(&req, body).await,
+            Endpoint::PutSymlink => self.put_symlink(&req).await,
+            Endpoint::GetSymlink => self.get_symlink(&req).await,
+            Endpoint::PutObjectTagging => {
+                let body = read_body(body).await?;
+                self.put_object_tagging(&req, &body).await
+            }
+            Endpoint::GetObjectTagging => self.get_object_tagging(&req).await,
+            Endpoint::DeleteObjectTagging => self.delete_object_tagging(&req).await,
             Endpoint::GetObjectAcl => self.get_object_acl(&req).await,
             Endpoint::PutObjectAcl => self.put_object_acl(&req).await,
             Endpoint::GetObject => self.get_object(&req).await,

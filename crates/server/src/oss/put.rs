@@ -6,6 +6,7 @@
 //! catch corruption in transit.
 
 use super::get::oss_etag;
+use super::tagging::tags_from_header;
 use super::{OssDoor, OssError, OssRequest, from_store_error, invalid_argument};
 use crate::auth::oss::iso8601_ms;
 use crate::kernel::conditional::{Conditions, Verdict};
@@ -19,7 +20,7 @@ use hyper::body::{Body as _, Incoming};
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use store::{ObjectHeaders, Permission, PutOptions, StoreError};
+use store::{CopyOverrides, ObjectHeaders, Permission, PutOptions, StoreError};
 
 /// CRC-64/XZ: ECMA-182's polynomial, reflected, with all-ones initial value and final
 /// XOR. OSS calls it crc64ecma.
@@ -64,31 +65,76 @@ impl Crc64 {
     }
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The request body as a stream of data frames, with a running CRC-64.
-struct BodyWithCrc {
-    body: Incoming,
-    crc: Crc64,
-}
+/// The request body's data frames as a stream; trailers carry nothing OSS uses.
+pub(super) struct BodyFrames(pub Incoming);
 
-impl Stream for BodyWithCrc {
+impl Stream for BodyFrames {
     type Item = Result<Bytes, BoxError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            let frame = match Pin::new(&mut self.body).poll_frame(cx) {
+            let frame = match Pin::new(&mut self.0).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(e)))),
                 Poll::Ready(Some(Ok(frame))) => frame,
             };
-            // Trailers carry nothing OSS uses.
             if let Ok(data) = frame.into_data() {
-                self.crc.update(&data);
                 return Poll::Ready(Some(Ok(data)));
             }
         }
+    }
+}
+
+/// A stream with a running CRC-64 of the bytes that passed through it.
+pub(super) struct WithCrc<S> {
+    pub inner: S,
+    pub crc: Crc64,
+}
+
+impl<S> WithCrc<S> {
+    pub fn new(inner: S) -> Self {
+        WithCrc {
+            inner,
+            crc: Crc64::new(),
+        }
+    }
+}
+
+impl<S: Stream<Item = Result<Bytes, BoxError>> + Unpin> Stream for WithCrc<S> {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(data))) = &polled {
+            let data = data.clone();
+            self.crc.update(&data);
+        }
+        polled
+    }
+}
+
+/// `Content-Length` as a number; `None` without the header.
+pub(super) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, OssError> {
+    match headers.get("content-length").and_then(|v| v.to_str().ok()) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| invalid_argument("The Content-Length header is not a number.")),
+    }
+}
+
+/// A header's text: UTF-8 when its bytes are (as `oss2` sends non-ASCII metadata),
+/// Latin-1 otherwise, so no value is dropped. Responses write the text as UTF-8, so
+/// UTF-8 values come back byte for byte.
+pub(super) fn header_text(value: &http::HeaderValue) -> String {
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) => text.to_owned(),
+        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
     }
 }
 
@@ -111,18 +157,13 @@ pub(super) fn content_md5(headers: &HeaderMap) -> Result<Option<[u8; 16]>, OssEr
 
 /// The object headers a PUT (or a copy with `x-oss-metadata-directive: REPLACE`) stores:
 /// the standard entity headers and `x-oss-meta-*` (names lower-cased, prefix dropped).
-fn stored_headers(headers: &HeaderMap) -> ObjectHeaders {
-    let h = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+pub(super) fn stored_headers(headers: &HeaderMap) -> ObjectHeaders {
+    let h = |name: &str| headers.get(name).map(header_text);
     let user: BTreeMap<String, String> = headers
         .iter()
         .filter_map(|(name, value)| {
             let meta = name.as_str().strip_prefix("x-oss-meta-")?;
-            Some((meta.to_owned(), value.to_str().ok()?.to_owned()))
+            Some((meta.to_owned(), header_text(value)))
         })
         .filter(|(name, _)| !name.is_empty())
         .collect();
@@ -137,16 +178,44 @@ fn stored_headers(headers: &HeaderMap) -> ObjectHeaders {
     }
 }
 
-fn forbid_overwrite(headers: &HeaderMap) -> bool {
+pub(super) fn forbid_overwrite(headers: &HeaderMap) -> bool {
     headers
         .get("x-oss-forbid-overwrite")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
-fn put_header(resp: &mut Response<BoxBody>, name: &'static str, value: &str) {
+pub(super) fn put_header(resp: &mut Response<BoxBody>, name: &'static str, value: &str) {
     if let Ok(v) = http::HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
+    }
+}
+
+/// `x-oss-copy-source: /bucket/key` (the key percent-encoded) as bucket and key.
+pub(super) fn copy_source(req: &OssRequest) -> Result<(String, String), OssError> {
+    let source = req.header("x-oss-copy-source").unwrap_or("");
+    let source = percent_encoding::percent_decode_str(source)
+        .decode_utf8()
+        .map_err(|_| invalid_argument("x-oss-copy-source is not valid UTF-8."))?;
+    source
+        .strip_prefix('/')
+        .unwrap_or(&source)
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .map(|(b, k)| (b.to_owned(), k.to_owned()))
+        .ok_or_else(|| invalid_argument("x-oss-copy-source must be /bucket/key."))
+}
+
+/// A copy directive (`x-oss-metadata-directive`, `x-oss-tagging-directive`): `COPY`
+/// (the default) keeps the source's, `REPLACE` takes the request's.
+fn replace_directive(req: &OssRequest, header: &str) -> Result<bool, OssError> {
+    match req.header(header) {
+        None => Ok(false),
+        Some(d) if d.eq_ignore_ascii_case("COPY") => Ok(false),
+        Some(d) if d.eq_ignore_ascii_case("REPLACE") => Ok(true),
+        Some(_) => Err(invalid_argument(format!(
+            "{header} must be COPY or REPLACE."
+        ))),
     }
 }
 
@@ -158,24 +227,14 @@ impl OssDoor {
     ) -> Result<Response<BoxBody>, OssError> {
         req.require(&req.bucket, Permission::ReadWrite)?;
         let md5 = content_md5(&req.headers)?;
-        let expected_len = match req.header("content-length") {
-            None => None,
-            Some(v) => Some(
-                v.trim()
-                    .parse::<u64>()
-                    .map_err(|_| invalid_argument("The Content-Length header is not a number."))?,
-            ),
-        };
         let opts = PutOptions {
             headers: stored_headers(&req.headers),
-            expected_len,
+            expected_len: content_length(&req.headers)?,
             if_none_match_any: forbid_overwrite(&req.headers),
+            tags: tags_from_header(&req.headers)?.unwrap_or_default(),
             ..Default::default()
         };
-        let mut stream = BodyWithCrc {
-            body,
-            crc: Crc64::new(),
-        };
+        let mut stream = WithCrc::new(BodyFrames(body));
         let info = self
             .images
             .store()
@@ -213,30 +272,21 @@ impl OssDoor {
         &self,
         req: &OssRequest,
     ) -> Result<Response<BoxBody>, OssError> {
-        let source = req.header("x-oss-copy-source").unwrap_or("");
-        let source = percent_encoding::percent_decode_str(source)
-            .decode_utf8()
-            .map_err(|_| invalid_argument("x-oss-copy-source is not valid UTF-8."))?;
-        let (src_bucket, src_key) = source
-            .strip_prefix('/')
-            .unwrap_or(&source)
-            .split_once('/')
-            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-            .ok_or_else(|| invalid_argument("x-oss-copy-source must be /bucket/key."))?;
+        let (src_bucket, src_key) = copy_source(req)?;
+        let (src_bucket, src_key) = (src_bucket.as_str(), src_key.as_str());
         req.require(src_bucket, Permission::Read)?;
         req.require(&req.bucket, Permission::ReadWrite)?;
-        let replace = match req.header("x-oss-metadata-directive") {
-            None => false,
-            Some(d) if d.eq_ignore_ascii_case("COPY") => false,
-            Some(d) if d.eq_ignore_ascii_case("REPLACE") => true,
-            Some(_) => {
-                return Err(invalid_argument(
-                    "x-oss-metadata-directive must be COPY or REPLACE.",
-                ));
-            }
+        let replace_headers = replace_directive(req, "x-oss-metadata-directive")?;
+        let replace_tags = replace_directive(req, "x-oss-tagging-directive")?;
+        let overrides = CopyOverrides {
+            headers: replace_headers.then(|| stored_headers(&req.headers)),
+            tags: match replace_tags {
+                true => Some(tags_from_header(&req.headers)?.unwrap_or_default()),
+                false => None,
+            },
         };
         if forbid_overwrite(&req.headers) {
-            match self.images.store().object(&req.bucket, &req.key).await {
+            match self.images.store().object_row(&req.bucket, &req.key).await {
                 Ok(_) => return Err(from_store_error(StoreError::AlreadyExists)),
                 Err(StoreError::NoSuchKey) => {}
                 Err(e) => return Err(from_store_error(e)),
@@ -251,7 +301,7 @@ impl OssDoor {
                 src_key,
                 &req.bucket,
                 &req.key,
-                replace.then(|| stored_headers(&req.headers)),
+                overrides,
                 |src| match conditions.evaluate(&src.etag, src.modified_ms) {
                     Verdict::Proceed => Ok(()),
                     // A copy-source condition that fails is a 412, even where a GET
@@ -303,6 +353,22 @@ mod tests {
             h.insert("content-md5", bad.parse().unwrap());
             assert_eq!(content_md5(&h).unwrap_err().code, "InvalidDigest");
         }
+    }
+
+    #[test]
+    fn non_ascii_metadata_is_kept() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-oss-meta-author",
+            http::HeaderValue::from_bytes("中文 ü".as_bytes()).unwrap(),
+        );
+        h.insert(
+            "x-oss-meta-latin",
+            http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let stored = stored_headers(&h);
+        assert_eq!(stored.user["author"], "中文 ü");
+        assert_eq!(stored.user["latin"], "café");
     }
 
     #[test]

@@ -137,9 +137,7 @@ impl OssDoor {
                 .map_err(from_store_error)?;
             tracing::info!(bucket = %req.bucket, style = name, "style deleted (OSS)");
         }
-        let mut resp = Response::new(kernel::empty_body());
-        *resp.status_mut() = StatusCode::NO_CONTENT;
-        Ok(resp)
+        Ok(kernel::no_content())
     }
 }
 

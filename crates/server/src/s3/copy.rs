@@ -69,7 +69,10 @@ impl ImgdS3 {
                 &src_key,
                 &input.bucket,
                 &input.key,
-                headers,
+                store::CopyOverrides {
+                    headers,
+                    tags: None,
+                },
                 |src| {
                     super::get::check_conditions(&conditions, src).map_err(|_| {
                         refused = true;

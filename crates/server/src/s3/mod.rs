@@ -71,7 +71,7 @@ pub(crate) fn s3_error(e: ApiError) -> S3Error {
     let mut err = S3Error::with_message(code, e.message.clone());
     err.set_status_code(e.status);
     let mut headers = http::HeaderMap::new();
-    e.apply_retry_after(&mut headers);
+    e.apply_headers(&mut headers);
     if !headers.is_empty() {
         err.set_headers(headers);
     }

@@ -53,7 +53,7 @@ impl ImgdS3 {
         });
         let upload = self
             .store
-            .create_upload(&i.bucket, &i.key, headers, algo)
+            .create_upload(&i.bucket, &i.key, headers, algo, Default::default())
             .await
             .map_err(s3_err)?;
         ok(CreateMultipartUploadOutput {
