@@ -136,7 +136,8 @@ pub(super) fn object_headers(req: &OssRequest, info: &ObjectInfo) -> HeaderMap {
     for (name, value) in &h.user {
         if let (Ok(n), Ok(v)) = (
             http::HeaderName::from_bytes(format!("x-oss-meta-{name}").as_bytes()),
-            HeaderValue::from_str(value),
+            // UTF-8 bytes, as OSS answers non-ASCII metadata.
+            HeaderValue::from_bytes(value.as_bytes()),
         ) {
             headers.insert(n, v);
         }

@@ -122,7 +122,9 @@ fn stored_headers(headers: &HeaderMap) -> ObjectHeaders {
         .iter()
         .filter_map(|(name, value)| {
             let meta = name.as_str().strip_prefix("x-oss-meta-")?;
-            Some((meta.to_owned(), value.to_str().ok()?.to_owned()))
+            // Non-ASCII values are kept as the text their signature covered.
+            let text = signing::oss::header_text(value.as_bytes());
+            Some((meta.to_owned(), text.into_owned()))
         })
         .filter(|(name, _)| !name.is_empty())
         .collect();
