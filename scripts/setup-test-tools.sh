@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real clients the integration tests drive, into .tools/ (git-ignored):
-# a Python venv with boto3, awscli, s3cmd, minio, oss2, pytest and rclone, the official
+# a Python venv with boto3, awscli, s3cmd, minio, oss2, alibabacloud-oss-v2 (OSS's newer
+# SDK, V4-signing), pytest and rclone, the official
 # Cloudflare SDK (4.x) and Playwright for Python; PicGo with its S3 plugin from npm; php-cli
 # and chromium (the browser Playwright drives; Playwright's own browser builds are never
 # downloaded) from Debian. Idempotent: reruns only fill in what is missing.
@@ -13,11 +14,11 @@ if [ ! -x "$TOOLS/venv/bin/python" ]; then
   python3 -m venv "$TOOLS/venv"
 fi
 PY="$TOOLS/venv/bin/python"
-if ! "$PY" -c 'import boto3, botocore, minio, pytest, awscrt, PIL, yaml' 2>/dev/null \
+if ! "$PY" -c 'import boto3, botocore, minio, pytest, awscrt, PIL, yaml, oss2, alibabacloud_oss_v2' 2>/dev/null \
    || [ ! -x "$TOOLS/venv/bin/aws" ] || [ ! -x "$TOOLS/venv/bin/s3cmd" ]; then
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
   "$PY" -m pip install --quiet --disable-pip-version-check \
-    'boto3>=1.40' 'awscli>=1.40' 'awscrt' 's3cmd>=2.4' 'minio>=7.2' 'oss2>=2.19' \
+    'boto3>=1.40' 'awscli>=1.40' 'awscrt' 's3cmd>=2.4' 'minio>=7.2' 'oss2>=2.19' 'alibabacloud-oss-v2>=1.1' \
     'pytest>=8' 'requests>=2.31' 'pillow>=10' 'pyyaml>=6'
 fi
 

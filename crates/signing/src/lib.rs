@@ -16,7 +16,9 @@
 //! - [`ixmage`]: ixmage locked-alias `key` (SHA-1 over token, the query's sorted
 //!   characters and a secret).
 //! - [`oss`]: Alibaba OSS V1 `Authorization: OSS` headers and `Signature` signed URLs
-//!   (HMAC-SHA1 over a string-to-sign built from the request).
+//!   (HMAC-SHA1 over a string-to-sign built from the request), and [`oss::v4`]:
+//!   `OSS4-HMAC-SHA256` headers and signed URLs (SigV4's shape, OSS's scope and
+//!   canonical form).
 //! - [`weekly`]: imageproxy-py / Gazelle links signed with a key that rotates every ISO
 //!   week (truncated HMAC-SHA256).
 

@@ -7,6 +7,14 @@
 //! [`authorization`] or [`presign`]. Incoming requests go through
 //! [`parse_authorization`] + [`verify_header`], or [`parse_signed_url`] +
 //! [`verify_signed_url`]; the caller looks the secret up by access key id in between.
+//!
+//! Header values are text to both versions; [`header_text`] is how their bytes are
+//! read, for signing and for what a server stores. Signature version 4
+//! (`OSS4-HMAC-SHA256`) is [`v4`].
+
+pub mod v4;
+
+use std::borrow::Cow;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -132,6 +140,21 @@ pub enum AuthError {
     Expired { expired_at: i64 },
     #[error("the signature does not match the request")]
     SignatureMismatch,
+}
+
+/// The text of a header value's bytes as OSS signs them (V1 and V4) and as the
+/// `x-oss-meta-*` a server stores: valid UTF-8 as it is, anything else byte by byte as
+/// ISO-8859-1. That is what `oss2` signed in both ways it sends a non-ASCII value: it
+/// signs the UTF-8 encoding of a `str`, which Python's `http.client` writes as
+/// ISO-8859-1 (`café` arrives as `caf\xE9`), and signs UTF-8 `bytes` as they are sent
+/// (the only way to send `中文`, which ISO-8859-1 cannot encode). A value whose
+/// ISO-8859-1 bytes are themselves valid UTF-8 (`Ã©`) is read as UTF-8; clients send
+/// such text as UTF-8 `bytes` to have it signed as written.
+pub fn header_text(raw: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => Cow::Owned(raw.iter().map(|&byte| char::from(byte)).collect()),
+    }
 }
 
 /// The parts of a request that V1 covers, decoded.

@@ -27,6 +27,22 @@ pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// The key of a scoped HMAC-SHA256 scheme (AWS SigV4, OSS V4): `prefixed_secret` (the
+/// secret behind the scheme's marker, `AWS4…` or `aliyun_v4…`) keyed over the scope's
+/// date, region, service and terminator in turn.
+pub(crate) fn scoped_key(prefixed_secret: &[u8], scope: [&str; 4]) -> [u8; 32] {
+    let [date, region, service, terminator] = scope;
+    let key = hmac_sha256(prefixed_secret, date.as_bytes());
+    let key = hmac_sha256(&key, region.as_bytes());
+    let key = hmac_sha256(&key, service.as_bytes());
+    hmac_sha256(&key, terminator.as_bytes())
+}
+
+/// Lower-case hex of the SHA-256 of `data`.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
 pub(crate) fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
     let mut mac = <Hmac<Sha1> as Mac>::new(&block_sized_key::<Sha1>(key));
     mac.update(message);

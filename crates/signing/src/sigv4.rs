@@ -3,10 +3,7 @@
 //! Data flow: [`Request`] → [`canonical_request`] → [`string_to_sign`] (with the
 //! credential scope) → HMAC with [`signing_key`] → hex signature → [`authorization`].
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::primitives::{hmac_sha256, scoped_key, sha256_hex};
 
 /// The SHA-256 of an empty body, which S3 clients send for bodiless requests.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -116,28 +113,21 @@ pub fn string_to_sign(scope: &Scope<'_>, canonical_request: &str) -> String {
         "AWS4-HMAC-SHA256\n{}\n{}\n{}",
         scope.amz_date,
         scope.credential_scope(),
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        sha256_hex(canonical_request.as_bytes())
     )
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
 pub fn signing_key(secret: &str, scope: &Scope<'_>) -> [u8; 32] {
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), scope.date().as_bytes());
-    let k_region = hmac(&k_date, scope.region.as_bytes());
-    let k_service = hmac(&k_region, scope.service.as_bytes());
-    hmac(&k_service, b"aws4_request")
+    scoped_key(
+        format!("AWS4{secret}").as_bytes(),
+        [scope.date(), scope.region, scope.service, "aws4_request"],
+    )
 }
 
 /// The hex signature of `req`.
 pub fn signature(secret: &str, scope: &Scope<'_>, req: &Request<'_>) -> String {
     let sts = string_to_sign(scope, &canonical_request(req));
-    hex::encode(hmac(&signing_key(secret, scope), sts.as_bytes()))
+    hex::encode(hmac_sha256(&signing_key(secret, scope), sts.as_bytes()))
 }
 
 /// The `Authorization` header value for `req`.

@@ -8,7 +8,7 @@
 //! is answered `NotImplemented` naming it, so a `DELETE ?tagging` cannot delete the
 //! object.
 
-use crate::auth::oss::has_oss_authorization;
+use crate::auth::oss::{has_oss_authorization, has_signed_url_params};
 use crate::kernel::{Query, vhost};
 use http::{HeaderMap, Method, Uri};
 
@@ -166,7 +166,7 @@ fn sub_resource(query: &Query) -> Option<&'static str> {
 
 impl Endpoint {
     /// The operation, when the request is the OSS door's: signed the OSS way (an
-    /// `Authorization: OSS…` header, or an `OSSAccessKeyId` query parameter, whatever the
+    /// `Authorization: OSS…` header, or a V1 or V4 signed URL's parameters, whatever the
     /// method), or an OSS-only operation (`POST ?x-oss-process`). `None`: another door's.
     pub fn decode(
         method: &Method,
@@ -177,7 +177,7 @@ impl Endpoint {
     ) -> Option<Endpoint> {
         let process = query.has("x-oss-process");
         let is_oss = has_oss_authorization(headers)
-            || query.has("OSSAccessKeyId")
+            || has_signed_url_params(query.pairs())
             || (method == Method::POST && process);
         if !is_oss {
             return None;

@@ -1,6 +1,7 @@
 //! The Alibaba-OSS-compatible door: the object API for requests authenticated the OSS
-//! way (V1 `Authorization: OSS ak:sig` headers and signed URLs), as the `oss2` SDK and
-//! OSS-style links use it, plus OSS-only operations such as ProcessObject
+//! way (V1 `Authorization: OSS ak:sig` and V4 `OSS4-HMAC-SHA256` headers and signed
+//! URLs), as the `oss2` and `alibabacloud-oss-v2` SDKs and OSS-style links use it,
+//! plus OSS-only operations such as ProcessObject
 //! (`POST /{bucket}/{key}?x-oss-process`, which SigV4 callers may use too).
 //!
 //! Principal types and data flow:
@@ -38,7 +39,7 @@
 //!
 //! Not served here (answered `NotImplemented` naming the operation or sub-resource):
 //! per-object ACLs other than `default`, the other bucket configurations (lifecycle,
-//! CORS, referer, ...), STS tokens, and OSS signature versions 2 and 4.
+//! CORS, referer, ...), STS tokens, and OSS signature version 2.
 
 mod acl;
 mod append;

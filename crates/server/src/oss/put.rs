@@ -128,14 +128,11 @@ pub(super) fn content_length(headers: &HeaderMap) -> Result<Option<u64>, OssErro
     }
 }
 
-/// A header's text: UTF-8 when its bytes are (as `oss2` sends non-ASCII metadata),
-/// Latin-1 otherwise, so no value is dropped. Responses write the text as UTF-8, so
+/// A header's text, read as its signature covered it ([`signing::oss::header_text`]:
+/// UTF-8 when the bytes are, Latin-1 otherwise). Responses write the text as UTF-8, so
 /// UTF-8 values come back byte for byte.
 pub(super) fn header_text(value: &http::HeaderValue) -> String {
-    match std::str::from_utf8(value.as_bytes()) {
-        Ok(text) => text.to_owned(),
-        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
-    }
+    signing::oss::header_text(value.as_bytes()).into_owned()
 }
 
 /// The `Content-MD5` header as 16 bytes; present but malformed is `InvalidDigest`.

@@ -307,3 +307,50 @@ fn authorization_header_parsing() {
         );
     }
 }
+
+/// Non-ASCII header values, signed by `oss2` 2.19.1 itself (`Auth._sign_request` with
+/// its date fixed): a `str` is sent as ISO-8859-1 but signed as UTF-8, UTF-8 `bytes`
+/// are sent and signed as they are. Reading the wire bytes with [`header_text`] gives
+/// back what oss2 signed in both cases.
+#[test]
+fn oss2_non_ascii_header_vectors() {
+    let date = "Tue, 14 Nov 2023 22:13:20 GMT";
+    let cases: [(&[u8], &str, &str); 2] = [
+        (
+            b"caf\xe9 \xfc",
+            "caf\u{e9} \u{fc}",
+            "ljgW+1cyUfO/UGi9g7BrNSWrUcA=",
+        ),
+        (
+            "\u{4e2d}\u{6587} \u{fc}".as_bytes(),
+            "\u{4e2d}\u{6587} \u{fc}",
+            "nv8YfoKZSV+TuvanDIW0iIecYtM=",
+        ),
+    ];
+    for (wire, text, expected) in cases {
+        assert_eq!(header_text(wire), text);
+        let headers = vec![("x-oss-meta-name".to_owned(), header_text(wire).into_owned())];
+        let request = Request {
+            verb: "PUT",
+            content_md5: "",
+            content_type: "text/plain",
+            headers: &headers,
+            bucket: Some(BUCKET),
+            key: "exampledir/\u{4e2d}.txt",
+            query: &[],
+        };
+        assert_eq!(
+            string_to_sign(&request, date),
+            format!(
+                "PUT\n\ntext/plain\n{date}\nx-oss-meta-name:{text}\n/{BUCKET}/exampledir/\u{4e2d}.txt"
+            )
+        );
+        assert_eq!(
+            authorization(ACCESS_KEY_ID, SECRET, &request, date),
+            format!("OSS {ACCESS_KEY_ID}:{expected}")
+        );
+    }
+    // ASCII and valid UTF-8 are borrowed as they are.
+    assert!(matches!(header_text(b"plain"), Cow::Borrowed("plain")));
+    assert_eq!(header_text(b"\xff\x00"), "\u{ff}\u{0}");
+}
