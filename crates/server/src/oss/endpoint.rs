@@ -138,14 +138,20 @@ const PARAMETERS: &[&str] = &[
     "sequential",
 ];
 
-/// ListBuckets' own parameters, and a signed URL's.
+/// ListBuckets' own parameters, and a signed URL's (V1 and V4).
 const LIST_BUCKETS_PARAMETERS: &[&str] = &[
     "prefix",
     "marker",
     "max-keys",
-    "OSSAccessKeyId",
-    "Expires",
-    "Signature",
+    signing::oss::ACCESS_KEY_ID_PARAM,
+    signing::oss::EXPIRES_PARAM,
+    signing::oss::SIGNATURE_PARAM,
+    signing::oss::v4::SIGNATURE_VERSION_PARAM,
+    signing::oss::v4::CREDENTIAL_PARAM,
+    signing::oss::v4::DATE_PARAM,
+    signing::oss::v4::EXPIRES_PARAM,
+    signing::oss::v4::ADDITIONAL_HEADERS_PARAM,
+    signing::oss::v4::SIGNATURE_PARAM,
 ];
 
 /// The sub-resource that names the operation: `None` without one, `uploadId` when
@@ -426,6 +432,14 @@ mod tests {
             decode(
                 Method::GET,
                 "/?OSSAccessKeyId=a&Expires=1&Signature=s&prefix=p",
+                &[]
+            ),
+            Some(E::ListBuckets)
+        );
+        assert_eq!(
+            decode(
+                Method::GET,
+                "/?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=a&x-oss-date=d&x-oss-expires=60&x-oss-signature=s",
                 &[]
             ),
             Some(E::ListBuckets)
