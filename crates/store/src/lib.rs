@@ -28,6 +28,7 @@ mod objects;
 pub mod policy;
 pub mod secrets;
 pub mod styles;
+pub mod tasks;
 
 pub use blobs::{BlobBackend, BlobStore};
 pub use digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
