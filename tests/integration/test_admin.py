@@ -410,7 +410,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # Values for path parameters that name nothing, so each request is answered by its
 # handler (NoSuchBucket and the like) instead of changing anything.
 BOGUS = {"bucket": "nosuchbucket-zz", "name": "nostyle", "id": "sec_nosuchsecret",
-         "account_id": "0" * 32, "token_id": "tok_nosuchtoken"}
+         "account_id": "0" * 32, "token_id": "tok_nosuchtoken", "task_id": "ImageProcess-nosuchtask"}
 # Bodies that get past JSON parsing, so the handler itself answers.
 BODIES = {
     ("put", "/buckets/{bucket}/policy"): {"cache_ttl_secs": 5},
@@ -443,6 +443,7 @@ EXPECTED = {
     ("get", "/cf/accounts/{account_id}/tokens"): (404, "NoSuchAccount"),
     ("post", "/cf/accounts/{account_id}/tokens"): (404, "NoSuchAccount"),
     ("delete", "/cf/accounts/{account_id}/tokens/{token_id}"): (404, "NoSuchAccount"),
+    ("get", "/async-tasks/{task_id}"): (404, "NoSuchTask"),
 }
 
 

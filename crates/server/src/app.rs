@@ -100,6 +100,15 @@ pub async fn build(
         ixmage_prefix: cfg.delivery.ixmage_prefix.clone(),
         cloudflare: cloudflare.is_some(),
     };
+    let oss = OssDoor::new(images.clone(), callers)
+        .with_domain(cfg.domain.clone())
+        .with_clock(cfg.clock)
+        .with_region(&cfg.region);
+    // Before the listener accepts: tasks an earlier process left running are queued
+    // again, then the background worker starts on them.
+    oss.start_async_worker(cfg.process_limits.async_workers)
+        .await
+        .map_err(|e| ServerError::Config(format!("async process tasks: {e}")))?;
     let app = App {
         admin: AdminDoor::new(store.clone(), cfg.admin_token.clone()).with_images(images.clone()),
         cloudflare,
@@ -107,10 +116,7 @@ pub async fn build(
         delivery: DeliveryDoor::new(images.clone(), cfg.delivery.clone())
             .with_domain(cfg.domain.clone())
             .with_clock(cfg.clock),
-        oss: OssDoor::new(images, callers)
-            .with_domain(cfg.domain.clone())
-            .with_clock(cfg.clock)
-            .with_region(&cfg.region),
+        oss,
         s3,
         routing,
         metrics,

@@ -33,6 +33,7 @@ pub mod policy;
 pub mod secrets;
 pub mod styles;
 mod tags;
+pub mod tasks;
 
 pub use blobs::{BlobBackend, BlobStore};
 pub use digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};

@@ -61,6 +61,10 @@ pub struct Config {
     pub process_workers: usize,
     /// How long a processing job may wait for memory budget and a worker.
     pub process_queue_wait_ms: u64,
+    /// OSS `x-oss-async-process` tasks run at once in the background; 0 keeps
+    /// accepting tasks without running them (they run once a server with workers
+    /// starts).
+    pub async_process_workers: usize,
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     /// Buckets to create (if missing) and configure at start-up.
@@ -248,6 +252,7 @@ impl Default for Config {
             process_memory_limit_mb: 1024,
             process_workers: 0,
             process_queue_wait_ms: 2_000,
+            async_process_workers: 2,
             storage: StorageConfig::default(),
             database: DatabaseConfig::default(),
             buckets: Vec::new(),
@@ -433,6 +438,7 @@ impl Config {
                 },
                 queue_wait: std::time::Duration::from_millis(self.process_queue_wait_ms),
             },
+            async_workers: self.async_process_workers,
         }
     }
 

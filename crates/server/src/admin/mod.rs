@@ -17,6 +17,7 @@ use store::{BucketSettings, DeliveryPolicy, LinkScheme, PolicyPatch, Store};
 
 mod cloudflare;
 mod origin;
+mod tasks;
 
 use origin::OriginBody;
 pub use origin::parse_origin_source;
@@ -52,6 +53,7 @@ pub enum Endpoint {
     CfListTokens(String),
     CfCreateToken(String),
     CfRevokeToken(String, String),
+    GetAsyncTask(String),
 }
 
 impl Endpoint {
@@ -88,6 +90,7 @@ impl Endpoint {
             (&Method::DELETE, ["buckets", b, "origin"]) => E::DeleteOrigin(b.to_string()),
             (&Method::GET, ["variants"]) => E::VariantStats,
             (&Method::POST, ["variants", "purge"]) => E::PurgeVariants,
+            (&Method::GET, ["async-tasks", id]) => E::GetAsyncTask(id.to_string()),
             (&Method::GET, ["cf", "accounts"]) => E::CfListAccounts,
             (&Method::POST, ["cf", "accounts"]) => E::CfCreateAccount,
             (&Method::GET, ["cf", "accounts", a, "tokens"]) => E::CfListTokens(a.to_string()),
@@ -296,6 +299,7 @@ impl AdminDoor {
             | E::CfListTokens(_)
             | E::CfCreateToken(_)
             | E::CfRevokeToken(..) => cloudflare::serve(&self.store, endpoint, &body).await,
+            E::GetAsyncTask(id) => tasks::get(&self.store, &id).await,
             E::ListBuckets => {
                 let mut out = Vec::new();
                 for b in self.store.list_buckets().await? {

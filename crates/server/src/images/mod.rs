@@ -41,6 +41,9 @@ pub struct ProcessLimits {
     /// Objects larger than this are not read into memory for processing.
     pub max_source_bytes: u64,
     pub admission: AdmissionConfig,
+    /// OSS `x-oss-async-process` tasks rendered at once in the background (each still
+    /// admitted like any render); 0 queues tasks without running them.
+    pub async_workers: usize,
 }
 
 impl Default for ProcessLimits {
@@ -49,6 +52,7 @@ impl Default for ProcessLimits {
             engine: Limits::default(),
             max_source_bytes: 64 * 1024 * 1024,
             admission: AdmissionConfig::default(),
+            async_workers: 2,
         }
     }
 }

@@ -36,6 +36,16 @@ impl Clock {
         system_now().saturating_add(self.offset_secs)
     }
 
+    /// Unix milliseconds, for what orders events within a second (the async task
+    /// queue).
+    pub fn now_ms(&self) -> i64 {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        ms.saturating_add(self.offset_secs.saturating_mul(1000))
+    }
+
     pub fn is_system(&self) -> bool {
         self.offset_secs == 0
     }
@@ -51,5 +61,6 @@ mod tests {
         let now = c.now();
         assert!((1_640_730_000..1_640_730_002).contains(&now));
         assert!(Clock::system().now() > 1_700_000_000);
+        assert!((1_640_730_000_000..1_640_730_002_000).contains(&c.now_ms()));
     }
 }

@@ -84,6 +84,8 @@ pub enum Endpoint {
     DeleteObjectTagging,
     /// `POST ?x-oss-process` (with `|sys/saveas`), also for SigV4 callers.
     ProcessObject,
+    /// `POST ?x-oss-async-process` (with `|sys/saveas`): queued, run in the background.
+    AsyncProcessObject,
     /// Known to OSS, not served by imgd: answered `NotImplemented` after
     /// authentication.
     Unsupported(Unsupported),
@@ -261,6 +263,7 @@ impl Endpoint {
             (&Method::GET, Some("acl")) => Endpoint::GetObjectAcl,
             (&Method::PUT, Some("acl")) => Endpoint::PutObjectAcl,
             (&Method::POST, None) if process => Endpoint::ProcessObject,
+            (&Method::POST, Some("x-oss-async-process")) => Endpoint::AsyncProcessObject,
             (&Method::POST, None) => Endpoint::Unsupported(Unsupported::PostWithoutProcess),
             (&Method::GET | &Method::HEAD | &Method::PUT | &Method::DELETE | &Method::POST, _) => {
                 match sub {
@@ -474,8 +477,9 @@ mod tests {
             (Method::PUT, "/b/k?partNumber=1", "partNumber"),
             (Method::PUT, "/b/k?uploadId=u", "uploadId"),
             (Method::GET, "/b/k?security-token=t", "security-token"),
+            // Async processing is a POST; with another method it names nothing.
             (
-                Method::POST,
+                Method::GET,
                 "/b/k?x-oss-async-process",
                 "x-oss-async-process",
             ),
@@ -486,6 +490,12 @@ mod tests {
                 "{method} {uri}"
             );
         }
+        assert_eq!(
+            oss(Method::POST, "/b/k?x-oss-async-process"),
+            Some(E::AsyncProcessObject)
+        );
+        // Without an OSS signature it is not this door's (no anonymous task queue).
+        assert_eq!(decode(Method::POST, "/b/k?x-oss-async-process", &[]), None);
         assert_eq!(
             Unsupported::SubResource("tagging").what(),
             "the tagging sub-resource"

@@ -19,7 +19,8 @@
 //!   `list.rs` (ListObjects and ListObjectsV2, OSS's `ListBucketResult`),
 //!   `bucket.rs` (ListBuckets, CreateBucket, DeleteBucket, GetBucketInfo,
 //!   GetBucketLocation), `acl.rs` (bucket and object ACLs), `batch_delete.rs`
-//!   (DeleteMultipleObjects), `process_object.rs` (saveas), `multipart.rs`
+//!   (DeleteMultipleObjects), `process_object.rs` (saveas), `async_process.rs`
+//!   (AsyncProcessObject: durable background tasks and their worker), `multipart.rs`
 //!   (initiate, parts, part copies, complete, abort, ListParts,
 //!   ListMultipartUploads), `append.rs` (AppendObject), `symlink.rs`, `tagging.rs`
 //!   (object tags and `x-oss-tagging`), `style.rs` (the style API). Each checks
@@ -43,6 +44,7 @@
 
 mod acl;
 mod append;
+mod async_process;
 mod batch_delete;
 mod bucket;
 mod delete;
@@ -92,6 +94,8 @@ pub struct OssDoor {
     /// The region imgd reports (`ServerConfig::region`); buckets are located in
     /// `oss-<region>`.
     pub(crate) region: String,
+    /// Wakes the async-process worker when a task is queued.
+    pub(crate) async_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// An authenticated OSS request, before its body is read.
@@ -176,6 +180,7 @@ impl OssDoor {
             domain: None,
             clock: Clock::system(),
             region: "us-east-1".into(),
+            async_wake: Default::default(),
         }
     }
 
@@ -205,7 +210,7 @@ impl OssDoor {
         request_id: &str,
     ) -> Response<BoxBody> {
         let head = req.method() == Method::HEAD;
-        let mut resp = match self.dispatch(endpoint, req, query).await {
+        let mut resp = match self.dispatch(endpoint, req, query, request_id).await {
             Ok(resp) => resp,
             Err(e) => {
                 tracing::info!(code = e.code, message = %e.message, "OSS request refused");
@@ -225,6 +230,7 @@ impl OssDoor {
         endpoint: Endpoint,
         req: Request<Incoming>,
         query: Query,
+        request_id: &str,
     ) -> Result<Response<BoxBody>, OssError> {
         let (parts, body) = req.into_parts();
         let now = self.clock.now();
@@ -343,6 +349,10 @@ impl OssDoor {
                 let body = read_body(body).await?;
                 self.process_object(&req.caller, &req.bucket, &req.key, &body)
                     .await
+            }
+            Endpoint::AsyncProcessObject => {
+                let body = read_body(body).await?;
+                self.async_process_object(&req, &body, request_id).await
             }
             Endpoint::Unsupported(what) => Err(not_implemented(&what.what())),
             Endpoint::MethodNotAllowed => Err(OssError::new(
