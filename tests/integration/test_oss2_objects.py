@@ -226,3 +226,31 @@ def test_headers_round_trip_with_non_ascii_metadata(imgd, ob):
     s3_head = imgd.client().head_object(Bucket=ob.bucket_name, Key=k)
     assert s3_head["ContentDisposition"] == sent["Content-Disposition"]
     assert s3_head["Metadata"]["plain"] == "ascii"
+
+
+def test_tags_are_one_set_across_the_s3_and_oss_doors(imgd, ob):
+    s3 = imgd.client()
+    k = key("both")
+    # boto3 PutObject with x-amz-tagging, read through OSS.
+    s3.put_object(Bucket=ob.bucket_name, Key=k, Body=b"x", Tagging="from=s3&two words=a b")
+    assert ob.get_object_tagging(k).tag_set.tagging_rule == {"from": "s3", "two words": "a b"}
+    assert s3.get_object(Bucket=ob.bucket_name, Key=k)["TagCount"] == 2
+    # Set through OSS, read and replaced through S3.
+    ob.put_object_tagging(k, tagging(**{"from": "oss"}))
+    assert s3.get_object_tagging(Bucket=ob.bucket_name, Key=k)["TagSet"] == [{"Key": "from", "Value": "oss"}]
+    s3.put_object_tagging(Bucket=ob.bucket_name, Key=k, Tagging={"TagSet": [{"Key": "s", "Value": "3"}]})
+    assert ob.get_object_tagging(k).tag_set.tagging_rule == {"s": "3"}
+    # CopyObject keeps the tags, or replaces them under the REPLACE directive.
+    s3.copy_object(Bucket=ob.bucket_name, Key=k + "-copy", CopySource={"Bucket": ob.bucket_name, "Key": k})
+    assert ob.get_object_tagging(k + "-copy").tag_set.tagging_rule == {"s": "3"}
+    s3.copy_object(Bucket=ob.bucket_name, Key=k + "-new", CopySource={"Bucket": ob.bucket_name, "Key": k},
+                   TaggingDirective="REPLACE", Tagging="n=1")
+    assert ob.get_object_tagging(k + "-new").tag_set.tagging_rule == {"n": "1"}
+    s3.delete_object_tagging(Bucket=ob.bucket_name, Key=k)
+    assert ob.get_object_tagging(k).tag_set.tagging_rule == {}
+    # The same limits: eleven tags are refused on either door, and nothing changes.
+    eleven = [{"Key": f"k{i}", "Value": "v"} for i in range(11)]
+    with pytest.raises(Exception) as e:
+        s3.put_object_tagging(Bucket=ob.bucket_name, Key=k, Tagging={"TagSet": eleven})
+    assert "InvalidTag" in str(e.value)
+    assert s3.get_object_tagging(Bucket=ob.bucket_name, Key=k)["TagSet"] == []

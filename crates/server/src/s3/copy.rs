@@ -60,6 +60,14 @@ impl ImgdS3 {
                 metadata: input.metadata.as_ref(),
             })
         });
+        // `x-amz-tagging-directive: REPLACE` takes `x-amz-tagging`; COPY (the default)
+        // keeps the source's tags.
+        let tags = match &input.tagging_directive {
+            Some(d) if d.as_str().eq_ignore_ascii_case(TaggingDirective::REPLACE) => {
+                Some(super::tagging::tags_from_header(input.tagging.as_ref())?)
+            }
+            _ => None,
+        };
         let conditions = Conditions::with_prefix(&req.headers, "x-amz-copy-source-");
         let mut refused = false;
         let copied = self
@@ -69,10 +77,7 @@ impl ImgdS3 {
                 &src_key,
                 &input.bucket,
                 &input.key,
-                store::CopyOverrides {
-                    headers,
-                    tags: None,
-                },
+                store::CopyOverrides { headers, tags },
                 |src| {
                     super::get::check_conditions(&conditions, src).map_err(|_| {
                         refused = true;

@@ -126,6 +126,7 @@ impl ImgdS3 {
             last_modified: Some(timestamp_ms(info.modified_ms)),
             metadata: (!h.user.is_empty()).then(|| h.user.clone().into_iter().collect()),
             parts_count: info.parts_count,
+            tag_count: (!info.tags.is_empty()).then_some(info.tags.len() as i32),
             ..Default::default()
         };
         if let Some(c) = checksums {

@@ -27,6 +27,7 @@ mod ownership;
 mod policy;
 pub mod process;
 mod put;
+mod tagging;
 
 pub use door::{S3Door, s3_service};
 
@@ -392,6 +393,24 @@ impl s3s::S3 for ImgdS3 {
         req: S3Request<s3s::dto::CopyObjectInput>,
     ) -> S3Res<s3s::dto::CopyObjectOutput> {
         self.do_copy_object(req).await
+    }
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<s3s::dto::GetObjectTaggingInput>,
+    ) -> S3Res<s3s::dto::GetObjectTaggingOutput> {
+        self.do_get_object_tagging(req).await
+    }
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<s3s::dto::PutObjectTaggingInput>,
+    ) -> S3Res<s3s::dto::PutObjectTaggingOutput> {
+        self.do_put_object_tagging(req).await
+    }
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<s3s::dto::DeleteObjectTaggingInput>,
+    ) -> S3Res<s3s::dto::DeleteObjectTaggingOutput> {
+        self.do_delete_object_tagging(req).await
     }
     async fn list_objects(
         &self,

@@ -53,7 +53,13 @@ impl ImgdS3 {
         });
         let upload = self
             .store
-            .create_upload(&i.bucket, &i.key, headers, algo, Default::default())
+            .create_upload(
+                &i.bucket,
+                &i.key,
+                headers,
+                algo,
+                super::tagging::tags_from_header(i.tagging.as_ref())?,
+            )
             .await
             .map_err(s3_err)?;
         ok(CreateMultipartUploadOutput {

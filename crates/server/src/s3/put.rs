@@ -72,6 +72,7 @@ impl ImgdS3 {
             expected_len: input.content_length.and_then(|n| u64::try_from(n).ok()),
             if_none_match_any: write_if_none_match(input.if_none_match.as_ref())?,
             if_match: write_if_match(input.if_match.as_ref()),
+            tags: super::tagging::tags_from_header(input.tagging.as_ref())?,
             ..Default::default()
         };
         let trailers = req.trailing_headers.clone();
