@@ -148,7 +148,14 @@ def test_symlink_reads_answer_with_the_target(imgd, ob):
     # The listing shows the link as a symlink of its own.
     listed = {o.key: o.type for o in oss2.ObjectIterator(ob, prefix="link")}
     assert listed[link] == "Symlink"
-    # Overwriting the target changes what the link reads.
+    # Overwriting the target changes what the link reads, rendered variants included
+    # (a variant made through a link is never served from the cache).
+    small = Image.new("RGB", (300, 200), (200, 10, 10))
+    buf = io.BytesIO()
+    small.save(buf, "PNG")
+    ob.put_object(target, buf.getvalue(), headers={"Content-Type": "image/png"})
+    again = ob.get_object(link, process="image/resize,w_120").read()
+    assert Image.open(io.BytesIO(again)).size == (120, 80) != Image.open(io.BytesIO(thumb)).size
     ob.put_object(target, b"replaced")
     assert ob.get_object(link).read() == b"replaced"
     assert ob.get_object(link, byte_range=(0, 3)).read() == b"repl"
@@ -168,6 +175,12 @@ def test_symlink_refusals(imgd, ob):
     with pytest.raises(oss2.exceptions.ServerError) as e:
         ob.get_object(link)
     assert (e.value.status, e.value.code) == (404, "SymlinkTargetNotExist")
+    # A link to a link is not followed.
+    chain = key("chain")
+    ob.put_symlink(link, chain)
+    with pytest.raises(oss2.exceptions.ServerError) as e:
+        ob.get_object(chain)
+    assert e.value.code == "SymlinkTargetNotExist"
     with pytest.raises(oss2.exceptions.InvalidArgument) as e:
         ob._do("PUT", ob.bucket_name, key("no-target"), params={"symlink": ""})
     assert "x-oss-symlink-target" in e.value.message
