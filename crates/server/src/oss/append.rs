@@ -14,11 +14,11 @@
 
 use super::get::oss_etag;
 use super::put::{
-    BodyFrames, BoxError, Crc64, content_length, content_md5, put_header, stored_headers,
+    BodyFrames, BoxError, Crc64, content_length, content_md5, empty_ok, put_header, stored_headers,
 };
 use super::tagging::tags_from_header;
 use super::{OssDoor, OssError, OssRequest, from_store_error, invalid_argument};
-use crate::kernel::{self, BoxBody};
+use crate::kernel::BoxBody;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::{Response, StatusCode};
@@ -103,14 +103,6 @@ fn check_position(current: Option<&ObjectInfo>, position: u64) -> Result<(), Sto
 }
 
 impl OssDoor {
-    async fn current_row(&self, req: &OssRequest) -> Result<Option<ObjectInfo>, OssError> {
-        match self.images.store().object_row(&req.bucket, &req.key).await {
-            Ok(info) => Ok(Some(info)),
-            Err(StoreError::NoSuchKey) => Ok(None),
-            Err(e) => Err(from_store_error(e)),
-        }
-    }
-
     pub(super) async fn append_object(
         &self,
         req: &OssRequest,
@@ -188,8 +180,7 @@ impl OssDoor {
             Err(e) => return Err(from_store_error(e)),
         };
         metrics::counter!("imgd_oss_bytes_in_total").increment(info.size - position);
-        let mut resp = kernel::full(StatusCode::OK, "application/octet-stream", "");
-        resp.headers_mut().remove(http::header::CONTENT_TYPE);
+        let mut resp = empty_ok();
         put_header(&mut resp, "etag", &oss_etag(&info.etag));
         put_header(
             &mut resp,

@@ -13,8 +13,8 @@
 use super::get::oss_etag;
 use super::list::KeyEncoding;
 use super::put::{
-    BodyFrames, WithCrc, content_length, content_md5, copy_source, forbid_overwrite, put_header,
-    stored_headers,
+    BodyFrames, WithCrc, content_length, content_md5, copy_source, empty_ok, forbid_overwrite,
+    md5_verifier, put_header, stored_headers,
 };
 use super::tagging::tags_from_header;
 use super::{OssDoor, OssError, OssRequest, from_store_error, invalid_argument, malformed_xml};
@@ -141,13 +141,7 @@ impl OssDoor {
         let enc = KeyEncoding::of(req)?;
         let tags = tags_from_header(&req.headers)?.unwrap_or_default();
         let store = self.images.store();
-        if forbid_overwrite(&req.headers) {
-            match store.object_row(&req.bucket, &req.key).await {
-                Ok(_) => return Err(from_store_error(StoreError::AlreadyExists)),
-                Err(StoreError::NoSuchKey) => {}
-                Err(e) => return Err(from_store_error(e)),
-            }
-        }
+        self.refuse_overwrite_if_forbidden(req).await?;
         let upload = store
             .create_upload(
                 &req.bucket,
@@ -187,18 +181,12 @@ impl OssDoor {
                 &[],
                 content_length(&req.headers)?,
                 &mut stream,
-                |digests| match md5 {
-                    Some(want) if want != digests.md5 => Err(StoreError::BadDigest(
-                        "The Content-MD5 you specified did not match what we received.".into(),
-                    )),
-                    _ => Ok(()),
-                },
+                md5_verifier(md5),
             )
             .await
             .map_err(from_store_error)?;
         metrics::counter!("imgd_oss_bytes_in_total").increment(part.size);
-        let mut resp = kernel::full(StatusCode::OK, "application/octet-stream", "");
-        resp.headers_mut().remove(http::header::CONTENT_TYPE);
+        let mut resp = empty_ok();
         put_header(&mut resp, "etag", &oss_etag(&part.etag));
         put_header(
             &mut resp,

@@ -182,6 +182,25 @@ pub(super) fn forbid_overwrite(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
+/// The verifier of a body against its `Content-MD5` (none: any body).
+pub(super) fn md5_verifier(
+    md5: Option<[u8; 16]>,
+) -> impl FnOnce(&store::BodyDigests) -> Result<(), StoreError> {
+    move |digests| match md5 {
+        Some(want) if want != digests.md5 => Err(StoreError::BadDigest(
+            "The Content-MD5 you specified did not match what we received.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The answer of a write that has no document: `200`, no body, no `Content-Type`.
+pub(super) fn empty_ok() -> Response<BoxBody> {
+    let mut resp = full(StatusCode::OK, "application/octet-stream", "");
+    resp.headers_mut().remove(http::header::CONTENT_TYPE);
+    resp
+}
+
 pub(super) fn put_header(resp: &mut Response<BoxBody>, name: &'static str, value: &str) {
     if let Ok(v) = http::HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
@@ -217,6 +236,30 @@ fn replace_directive(req: &OssRequest, header: &str) -> Result<bool, OssError> {
 }
 
 impl OssDoor {
+    /// The row at the request's key, `None` when there is none.
+    pub(super) async fn current_row(
+        &self,
+        req: &OssRequest,
+    ) -> Result<Option<store::ObjectInfo>, OssError> {
+        match self.images.store().object_row(&req.bucket, &req.key).await {
+            Ok(info) => Ok(Some(info)),
+            Err(StoreError::NoSuchKey) => Ok(None),
+            Err(e) => Err(from_store_error(e)),
+        }
+    }
+
+    /// `x-oss-forbid-overwrite: true` on a write that commits later (a copy, an
+    /// upload): `409 FileAlreadyExists` now when the key is taken.
+    pub(super) async fn refuse_overwrite_if_forbidden(
+        &self,
+        req: &OssRequest,
+    ) -> Result<(), OssError> {
+        if forbid_overwrite(&req.headers) && self.current_row(req).await?.is_some() {
+            return Err(from_store_error(StoreError::AlreadyExists));
+        }
+        Ok(())
+    }
+
     pub(super) async fn put_object(
         &self,
         req: &OssRequest,
@@ -235,23 +278,11 @@ impl OssDoor {
         let info = self
             .images
             .store()
-            .put_object(
-                &req.bucket,
-                &req.key,
-                opts,
-                &mut stream,
-                |digests| match md5 {
-                    Some(want) if want != digests.md5 => Err(StoreError::BadDigest(
-                        "The Content-MD5 you specified did not match what we received.".into(),
-                    )),
-                    _ => Ok(()),
-                },
-            )
+            .put_object(&req.bucket, &req.key, opts, &mut stream, md5_verifier(md5))
             .await
             .map_err(from_store_error)?;
         metrics::counter!("imgd_oss_bytes_in_total").increment(info.size);
-        let mut resp = full(StatusCode::OK, "application/octet-stream", "");
-        resp.headers_mut().remove(http::header::CONTENT_TYPE);
+        let mut resp = empty_ok();
         put_header(&mut resp, "etag", &oss_etag(&info.etag));
         put_header(
             &mut resp,
@@ -282,13 +313,7 @@ impl OssDoor {
                 false => None,
             },
         };
-        if forbid_overwrite(&req.headers) {
-            match self.images.store().object_row(&req.bucket, &req.key).await {
-                Ok(_) => return Err(from_store_error(StoreError::AlreadyExists)),
-                Err(StoreError::NoSuchKey) => {}
-                Err(e) => return Err(from_store_error(e)),
-            }
-        }
+        self.refuse_overwrite_if_forbidden(req).await?;
         let conditions = Conditions::with_prefix(&req.headers, "x-oss-copy-source-");
         let info = self
             .images

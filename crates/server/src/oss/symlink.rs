@@ -8,13 +8,13 @@
 //! deletes the link, never the target.
 
 use super::get::{oss_etag, put_header as put_map_header, put_user_metadata};
-use super::put::{forbid_overwrite, put_header, stored_headers};
+use super::put::{empty_ok, forbid_overwrite, put_header, stored_headers};
 use super::tagging::tags_from_header;
 use super::{OssDoor, OssError, OssRequest, from_store_error, invalid_argument};
 use crate::kernel::date::format_http_date as http_date;
-use crate::kernel::{self, BoxBody};
+use crate::kernel::BoxBody;
 use bytes::Bytes;
-use http::{Response, StatusCode};
+use http::Response;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use store::{ObjectKind, Permission, PutOptions, StoreError};
 
@@ -55,8 +55,7 @@ impl OssDoor {
             .put_bytes(&req.bucket, &req.key, opts, Bytes::new())
             .await
             .map_err(from_store_error)?;
-        let mut resp = kernel::full(StatusCode::OK, "application/octet-stream", "");
-        resp.headers_mut().remove(http::header::CONTENT_TYPE);
+        let mut resp = empty_ok();
         put_header(&mut resp, "etag", &oss_etag(&info.etag));
         Ok(resp)
     }
@@ -75,8 +74,7 @@ impl OssDoor {
         let Some(target) = row.kind.symlink_target() else {
             return Err(from_store_error(StoreError::NotSymlink));
         };
-        let mut resp = kernel::full(StatusCode::OK, "application/octet-stream", "");
-        resp.headers_mut().remove(http::header::CONTENT_TYPE);
+        let mut resp = empty_ok();
         let headers = resp.headers_mut();
         put_map_header(
             headers,
