@@ -51,7 +51,16 @@ for i in range(int(sys.argv[2])):
     s3.put_object(Bucket="bench", Key=f"saw-{i}.jpg", Body=body, ContentType="image/jpeg")
 PY
 cat >"$OUT/distinct.lua" <<LUA
-counter = 0
+-- Each wrk thread runs its own copy of this script: without an offset per thread, both
+-- threads would send the same keys and the second would be served from the cache.
+local threads = 0
+setup = function(thread)
+  thread:set("offset", threads * math.floor($KEYS / 2))
+  threads = threads + 1
+end
+init = function(args)
+  counter = offset
+end
 request = function()
   counter = counter + 1
   return wrk.format("GET", "/bench/saw-" .. (counter % $KEYS) .. ".jpg?x-oss-process=image/resize,m_fill,w_720,h_588/quality,Q_80/format,jpg")

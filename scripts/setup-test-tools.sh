@@ -4,7 +4,8 @@
 # SDK, V4-signing), pytest and rclone, the official
 # Cloudflare SDK (4.x) and Playwright for Python; PicGo with its S3 plugin from npm; php-cli
 # and chromium (the browser Playwright drives; Playwright's own browser builds are never
-# downloaded) from Debian. Idempotent: reruns only fill in what is missing.
+# downloaded) and PostgreSQL (the cluster tests' metadata database) from Debian; Garage (a
+# real S3 store for the `s3` blob backend's and the cluster tests), built with cargo. Idempotent: reruns only fill in what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
@@ -38,6 +39,13 @@ if [ ! -x "$TOOLS/bin/rclone" ]; then
   chmod +x "$TOOLS/bin/rclone"
 fi
 
+# Garage 2.5.0, the real S3 store the `s3` blob backend is tested against
+# (tests/integration/test_storage_garage.py), built once from the Rust package registry
+# into .tools/garage (about 15 minutes on 2 cores).
+if [ ! -x "$TOOLS/garage/bin/garage" ]; then
+  cargo install garage --version 2.5.0 --locked --root "$TOOLS/garage"
+fi
+
 # PicGo and its S3 uploader plugin, installed as plain npm packages.
 if [ ! -d "$TOOLS/node/node_modules/picgo" ] || [ ! -d "$TOOLS/node/node_modules/picgo-plugin-s3" ]; then
   mkdir -p "$TOOLS/node"
@@ -58,5 +66,15 @@ if [ ! -x /usr/bin/chromium ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+# PostgreSQL server binaries (and psql), for the cluster tests: each test run makes its own
+# private cluster in /tmp, run as the `postgres` user the package creates.
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql postgresql-client >/dev/null
+  # The package starts a system cluster of its own; the tests never use it.
+  $SUDO service postgresql stop >/dev/null 2>&1 || true
 fi
 echo "test tools ready in $TOOLS"

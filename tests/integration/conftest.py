@@ -3,6 +3,7 @@
 The binary is the release build (`cargo build --release`), or $IMGD_BIN. Each server gets
 its own temporary data dir and a free loopback port.
 """
+import hashlib
 import os
 import re
 import pathlib
@@ -57,13 +58,27 @@ class Imgd:
             IMGD_LOG="info",
         )
         e.update(self.extra_env)
+        if os.environ.get("IMGD_TEST_POSTGRES") and "IMGD_DATABASE_URL" not in e:
+            e["IMGD_DATABASE_URL"] = self._own_postgres_database(os.environ["IMGD_TEST_POSTGRES"])
         return e
+
+    def _own_postgres_database(self, server: str) -> str:
+        """With IMGD_TEST_POSTGRES=postgres://user@host:port set, each data dir gets its own
+        fresh PostgreSQL database, so the whole suite can run on PostgreSQL metadata."""
+        if getattr(self, "_pg_url", None) is None:
+            name = "t_" + hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+            subprocess.run(["psql", "-X", "-q", server + "/postgres", "-c", f"CREATE DATABASE {name}"],
+                           capture_output=True, text=True)
+            self._pg_url = f"{server}/{name}"
+        return self._pg_url
 
     # What `start` runs `imgd serve` with; ImgdCustom adds arguments and a directory.
     serve_args: tuple = ()
     cwd = None
 
-    def start(self, timeout: float = 20.0) -> "Imgd":
+    def start(self, timeout: float = 20.0, probe: str = "/_imgd/health") -> "Imgd":
+        """Starts `imgd serve` and waits until `probe` answers 200 (`/_imgd/health/live` for
+        a server whose database or blob store is meant to be away)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([BIN, "serve", *self.serve_args], env=self.env(), stdout=log, stderr=log,
@@ -73,7 +88,7 @@ class Imgd:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"imgd exited early:\n{self.log()}")
             try:
-                if requests.get(f"{self.endpoint}/_imgd/health", timeout=1).status_code == 200:
+                if requests.get(f"{self.endpoint}{probe}", timeout=1).status_code == 200:
                     return self
             except requests.RequestException:
                 pass

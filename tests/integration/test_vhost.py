@@ -274,7 +274,7 @@ def test_oss_door_via_virtual_host(srv):
 
 def test_internal_routes_and_ixmage_answer_on_any_host(srv):
     health = vget(srv, "photos", "/_imgd/health")
-    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert health.status_code == 200 and health.json()["status"] == "ok"
     # ixmage links carry the bucket (alias) in the path; the host's bucket is ignored.
     r = vget(srv, "locked", f"/_ix/{TOKEN}/photos/dir/saw.jpg?width=50")
     assert r.status_code == 200, r.text

@@ -1,5 +1,9 @@
 //! `s3bench`: measures PUT then GET throughput of an S3 endpoint at a fixed concurrency,
 //! signing with SigV4 (`UNSIGNED-PAYLOAD`, as rclone does). Prints one JSON line.
+//!
+//! `--endpoint` may list several nodes of one cluster, comma-separated: worker `w` PUTs
+//! through node `w % n` and GETs what it wrote through node `(w + 1) % n`, so every read
+//! crosses nodes.
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
@@ -16,6 +20,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser, Clone)]
 struct Args {
+    /// `http://host:port`, or several, comma-separated (one cluster's nodes).
     #[arg(long)]
     endpoint: String,
     #[arg(long)]
@@ -42,12 +47,20 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 struct Target {
     args: Args,
-    host: String,
+    /// (base URL, Host header) per node.
+    nodes: Vec<(String, String)>,
     client: HttpClient,
 }
 
 impl Target {
-    async fn request(&self, method: &str, key: &str, body: Bytes) -> Result<(u16, usize)> {
+    async fn request(
+        &self,
+        node: usize,
+        method: &str,
+        key: &str,
+        body: Bytes,
+    ) -> Result<(u16, usize)> {
+        let (endpoint, host) = &self.nodes[node % self.nodes.len()];
         let path = format!("/{}/{}", self.args.bucket, sigv4::uri_encode(key, true));
         let now = time::OffsetDateTime::now_utc();
         let amz_date = format!(
@@ -60,7 +73,7 @@ impl Target {
             now.second()
         );
         let headers = vec![
-            ("host".to_string(), self.host.clone()),
+            ("host".to_string(), host.clone()),
             (
                 "x-amz-content-sha256".to_string(),
                 sigv4::UNSIGNED_PAYLOAD.to_string(),
@@ -82,7 +95,7 @@ impl Target {
         let auth = sigv4::authorization(&self.args.access_key, &self.args.secret_key, &scope, &req);
         let mut builder = http::Request::builder()
             .method(method)
-            .uri(format!("{}{}", self.args.endpoint, path))
+            .uri(format!("{endpoint}{path}"))
             .header("authorization", auth)
             .header("content-length", body.len());
         for (k, v) in &headers {
@@ -124,11 +137,11 @@ async fn phase(
             while Instant::now() < deadline {
                 let key = format!("{}/{w}-{i}", target.args.prefix);
                 let result = if put {
-                    target.request("PUT", &key, body.clone()).await
+                    target.request(w, "PUT", &key, body.clone()).await
                 } else {
                     let written = keys[w].load(Ordering::Relaxed).max(1);
                     let key = format!("{}/{w}-{}", target.args.prefix, i % written);
-                    target.request("GET", &key, Bytes::new()).await
+                    target.request(w + 1, "GET", &key, Bytes::new()).await
                 };
                 match result {
                     Ok((200, got)) => {
@@ -165,11 +178,15 @@ async fn phase(
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let uri: http::Uri = args.endpoint.parse().context("endpoint")?;
-    let host = uri
-        .authority()
-        .context("endpoint needs host:port")?
-        .to_string();
+    let mut nodes = Vec::new();
+    for endpoint in args.endpoint.split(',') {
+        let uri: http::Uri = endpoint.parse().context("endpoint")?;
+        let host = uri
+            .authority()
+            .context("endpoint needs host:port")?
+            .to_string();
+        nodes.push((endpoint.trim_end_matches('/').to_owned(), host));
+    }
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new())
@@ -177,7 +194,7 @@ async fn main() -> Result<()> {
         .build(connector);
     let target = Arc::new(Target {
         args: args.clone(),
-        host,
+        nodes,
         client,
     });
     let mut data = vec![0u8; args.size];

@@ -182,6 +182,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<BoxBody> {
     let request_id = next_request_id();
     let mut resp = match route {
         Route::Health => internal::health(&app.store).await,
+        Route::Live => internal::live(),
         Route::Metrics => internal::metrics(&app.metrics),
         Route::UnknownInternal => internal::unknown(),
         Route::Admin(endpoint) => app.admin.handle(endpoint, req).await,

@@ -16,8 +16,11 @@ use http::{HeaderMap, Method, Uri};
 /// Where one request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// `GET /_imgd/health`: 200 once the metadata database answers.
+    /// `GET /_imgd/health` (and `/_imgd/health/ready`): 200 when the metadata database
+    /// and the blob store both answer, else 503; the body says which failed.
     Health,
+    /// `GET /_imgd/health/live`: 200 while the process serves requests at all.
+    Live,
     /// `GET /_imgd/metrics`: Prometheus text format.
     Metrics,
     /// `/_imgd/admin/...`: the admin API (bearer token). `None`: no such endpoint, which
@@ -59,7 +62,8 @@ impl Route {
     ) -> Route {
         if let Some(internal) = uri.path().strip_prefix("/_imgd/") {
             return match (method, internal) {
-                (&Method::GET | &Method::HEAD, "health") => Route::Health,
+                (&Method::GET | &Method::HEAD, "health" | "health/ready") => Route::Health,
+                (&Method::GET | &Method::HEAD, "health/live") => Route::Live,
                 (&Method::GET | &Method::HEAD, "metrics") => Route::Metrics,
                 (_, p) if p.starts_with("admin/") => {
                     Route::Admin(admin::Endpoint::decode(method, uri.path()))
@@ -89,7 +93,7 @@ impl Route {
     /// The `door` label of request metrics.
     pub fn door(&self) -> &'static str {
         match self {
-            Route::Health => "health",
+            Route::Health | Route::Live => "health",
             Route::Metrics => "metrics",
             Route::UnknownInternal => "internal",
             Route::Cloudflare(e) => e.door(),

@@ -132,7 +132,12 @@ impl BlobStore {
         }
     }
 
-    /// A stream of the bytes of `name` in `range` (end exclusive).
+    /// A stream of the bytes of `name` in `range` (end exclusive). The read is opened
+    /// and its first chunk read here, so a missing blob (`NotFound`, which
+    /// [`crate::Store::open_object`] retries after a racing overwrite) or an unreachable
+    /// store is this call's error, before any response has started. OpenDAL's streams
+    /// open on their first poll, when the status line is already committed: a 200 cut
+    /// short, or on S3 a connection closed with no answer at all.
     pub async fn read(
         &self,
         name: &str,
@@ -140,8 +145,27 @@ impl BlobStore {
     ) -> StoreResult<impl Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static + use<>>
     {
         let reader = self.op.reader(name).await?;
-        let stream = reader.into_bytes_stream(range).await?;
-        Ok(stream.map_err(std::io::Error::other))
+        let mut buffers = reader.into_stream(range).await?;
+        let first = buffers.next().await.transpose()?;
+        let bytes = futures::stream::iter(first.map(Ok))
+            .chain(buffers)
+            .map_err(std::io::Error::other)
+            .map_ok(|buffer| {
+                futures::stream::iter(Iterator::map(buffer, Ok::<Bytes, std::io::Error>))
+            })
+            .try_flatten();
+        // OpenDAL's buffer stream is Send but not Sync.
+        Ok(sync_wrapper::SyncStream::new(Box::pin(bytes)))
+    }
+
+    /// Whether the backend answers: a stat of a name that never exists, so a missing
+    /// object is the healthy answer and only a failure to reach the store is not.
+    pub async fn check(&self) -> StoreResult<()> {
+        match self.op.stat("blobs/health-probe").await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn delete(&self, name: &str) -> StoreResult<()> {

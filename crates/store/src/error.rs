@@ -59,3 +59,32 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// The database or the blob store could not be reached (or is restarting): a client
+    /// should retry shortly, and nothing it asked for was done.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Db(e) => db_unreachable(e),
+            StoreError::Blob(e) => e.is_temporary() || e.kind() == opendal::ErrorKind::RateLimited,
+            _ => false,
+        }
+    }
+}
+
+fn db_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        // PostgreSQL's connection exceptions (class 08) and its shutting-down or
+        // starting-up refusals.
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03"),
+        _ => false,
+    }
+}

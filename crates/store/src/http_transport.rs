@@ -13,6 +13,11 @@ use futures::TryStreamExt;
 use opendal::{Buffer, Error, ErrorKind, HttpBody, HttpTransport, HttpTransporter};
 use std::sync::OnceLock;
 
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longer than any pause a healthy S3 store takes between bytes, including assembling a
+/// large multipart completion before it answers.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 struct ReqwestTransport {
     client: reqwest::Client,
 }
@@ -24,6 +29,12 @@ pub(crate) fn install() -> StoreResult<()> {
     let outcome = INSTALLED.get_or_init(|| {
         let client = reqwest::Client::builder()
             .no_proxy()
+            // A store that stopped answering (a frozen process, a black-holed route) must
+            // fail the request, not hang it: the connect is bounded, and so is each wait
+            // for the store's next bytes. Neither limits how long a whole part or a whole
+            // download may take.
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .build()
             .map_err(|e| format!("building the blob store's HTTP client: {e}"))?;
         HttpTransporter::install_default(ReqwestTransport { client });

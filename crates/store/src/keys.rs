@@ -46,7 +46,7 @@ impl Store {
             grants: grants.to_vec(),
         };
         let mut tx = db::begin_write(&self.db).await?;
-        sqlx::query("INSERT INTO access_keys (access_key, secret_key, created_ms, description) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO access_keys (access_key, secret_key, created_ms, description) VALUES ($1, $2, $3, $4)")
             .bind(&key.access_key)
             .bind(&key.secret_key)
             .bind(key.created_ms)
@@ -54,12 +54,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for (bucket, perm) in grants {
-            sqlx::query("INSERT INTO key_grants (access_key, bucket, permission) VALUES (?, ?, ?)")
-                .bind(&key.access_key)
-                .bind(bucket)
-                .bind(perm.as_str())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO key_grants (access_key, bucket, permission) VALUES ($1, $2, $3)",
+            )
+            .bind(&key.access_key)
+            .bind(bucket)
+            .bind(perm.as_str())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(key)
@@ -69,7 +71,7 @@ impl Store {
     pub async fn active_access_key(&self, access_key: &str) -> StoreResult<Option<AccessKey>> {
         let row = sqlx::query(
             "SELECT access_key, secret_key, created_ms, revoked_ms, description FROM access_keys \
-             WHERE access_key = ? AND revoked_ms IS NULL",
+             WHERE access_key = $1 AND revoked_ms IS NULL",
         )
         .bind(access_key)
         .fetch_optional(&self.db)
@@ -96,7 +98,7 @@ impl Store {
     /// Revokes a key; requests signed with it fail from the next request on.
     pub async fn revoke_access_key(&self, access_key: &str) -> StoreResult<()> {
         let res = sqlx::query(
-            "UPDATE access_keys SET revoked_ms = ? WHERE access_key = ? AND revoked_ms IS NULL",
+            "UPDATE access_keys SET revoked_ms = $1 WHERE access_key = $2 AND revoked_ms IS NULL",
         )
         .bind(now_ms())
         .bind(access_key)
@@ -110,10 +112,10 @@ impl Store {
         Ok(())
     }
 
-    async fn key_from_row(&self, row: &sqlx::sqlite::SqliteRow) -> StoreResult<AccessKey> {
+    async fn key_from_row(&self, row: &sqlx::any::AnyRow) -> StoreResult<AccessKey> {
         let access_key: String = row.try_get("access_key")?;
         let grants = sqlx::query(
-            "SELECT bucket, permission FROM key_grants WHERE access_key = ? ORDER BY bucket",
+            "SELECT bucket, permission FROM key_grants WHERE access_key = $1 ORDER BY bucket",
         )
         .bind(&access_key)
         .fetch_all(&self.db)

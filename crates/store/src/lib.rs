@@ -1,15 +1,18 @@
 //! Object storage for imgd: durable bytes plus the metadata that names them.
 //!
 //! [`Store`] is the one entry point. It owns a [`BlobStore`] (OpenDAL: local directory by
-//! default, any S3-compatible bucket for scale-out) and a SQL pool ([`db`]) holding
-//! buckets, objects, multipart uploads, parts and access keys.
+//! default, any S3-compatible bucket for scale-out) and a SQL pool ([`db`]: SQLite, or
+//! PostgreSQL shared by several nodes) holding buckets, objects, multipart uploads, parts
+//! and access keys. On PostgreSQL, `cluster` tells the other nodes of each change, so their
+//! bucket views (`views`) and variant caches follow.
 //!
 //! A write flows like this: the body streams into a fresh blob while [`BodyHasher`]
 //! computes MD5 and the requested checksums; the caller's verifier checks them (against
 //! `Content-MD5`, `x-amz-checksum-*` or a trailer); then one transaction points the
 //! object row at the new blob, and only after that is the replaced blob deleted. The
-//! `pending_blobs` table lists every blob not yet owned by a row, so start-up can remove
-//! what an interrupted write left behind ([`Store::open`]).
+//! `pending_blobs` table lists every blob not yet owned by a row, so start-up (and, on a
+//! shared database, a periodic sweep) can remove what an interrupted write left behind
+//! ([`Store::sweep_orphan_blobs`]).
 //!
 //! Reads look up the row, then stream the blob. Blobs are immutable, so a reader racing
 //! an overwrite either sees the old bytes whole or retries against the new row. A row
@@ -19,7 +22,9 @@
 //! Tags live in the row ([`Store::set_tags`]).
 
 pub mod blobs;
+mod claims;
 pub mod cloudflare;
+mod cluster;
 pub mod db;
 pub mod digest;
 mod error;
@@ -34,8 +39,10 @@ pub mod secrets;
 pub mod styles;
 mod tags;
 pub mod tasks;
+mod views;
 
 pub use blobs::{BlobBackend, BlobStore};
+pub use claims::{CLAIM_PATIENCE, ClaimGuard, FetchClaim};
 pub use digest::{BodyDigests, BodyHasher, ChecksumAlgorithm, Checksums};
 pub use error::{StoreError, StoreResult};
 pub use list::{ListPage, ListQuery, marker_of_token};
@@ -48,6 +55,15 @@ pub use tags::{MAX_TAGS, check_tags};
 use db::DbPool;
 use sqlx::Row;
 use std::path::Path;
+
+/// How old a `pending_blobs` entry must be before a sweep on a shared (PostgreSQL)
+/// database treats it as a dead node's leftover. Entries live only while one body
+/// streams in (a PUT, a part, an append) or between a commit and the deletion of the blob
+/// it replaced, so a day is far beyond any live one.
+pub const ORPHAN_AGE_MS: i64 = 24 * 3600 * 1000;
+
+/// How often a server on a shared database sweeps for leftovers.
+pub const ORPHAN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// S3's limit on key length, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -100,78 +116,25 @@ pub struct Store {
     pub(crate) relaxed: DbPool,
     pub(crate) blobs: BlobStore,
     /// Announces every committed overwrite and delete, so caches derived from objects
-    /// (rendered variants) can drop what they hold. Only this process's writes appear
-    /// here, which covers every object write on one node (the `imgd` commands change
-    /// buckets and settings, never objects).
-    pub(crate) changes: tokio::sync::broadcast::Sender<ObjectChanged>,
-    pub(crate) bucket_views: std::sync::Arc<BucketViews>,
+    /// (rendered variants) can drop what they hold: this process's writes (on SQLite the
+    /// `imgd` commands change buckets and settings, never objects) and, on PostgreSQL,
+    /// the other nodes' too ([`cluster`]).
+    pub(crate) changes: tokio::sync::broadcast::Sender<Change>,
+    pub(crate) bucket_views: std::sync::Arc<views::BucketViews>,
+    /// Set on PostgreSQL: tells the other nodes of every change (see [`cluster`]).
+    pub(crate) cluster: Option<std::sync::Arc<cluster::Cluster>>,
+    pub(crate) dialect: db::Dialect,
 }
 
-/// Bucket ACLs and settings for the read hot path, without a database round trip.
-///
-/// Every change to a bucket's row (by this server, or by an `imgd` command in another
-/// process) is followed by a fresh random value written to the epoch file next to the
-/// database. A reader notes the epoch before it queries and keeps the result only while
-/// the file still holds that epoch, so any change committed before the file was
-/// rewritten is seen by the next request. Reading 8 bytes of a cached file costs far
-/// less than a query through the pool.
-pub(crate) struct BucketViews {
-    epoch_path: std::path::PathBuf,
-    /// Kept open: writers rewrite the file in place, so a positioned read of this handle
-    /// sees their value without a path lookup per request.
-    epoch_file: std::sync::OnceLock<std::fs::File>,
-    /// Set when this process could not write the epoch: it then always queries.
-    unreliable: std::sync::atomic::AtomicBool,
-    views: std::sync::Mutex<std::collections::HashMap<String, (u64, BucketInfo, BucketSettings)>>,
-}
-
-impl BucketViews {
-    fn current_epoch(&self) -> Option<u64> {
-        use std::os::unix::fs::FileExt;
-        if self.unreliable.load(std::sync::atomic::Ordering::Relaxed) {
-            return None;
-        }
-        let file = match self.epoch_file.get() {
-            Some(f) => f,
-            None => {
-                let f = std::fs::File::open(&self.epoch_path).ok()?;
-                self.epoch_file.get_or_init(|| f)
-            }
-        };
-        let mut bytes = [0u8; 8];
-        file.read_exact_at(&mut bytes, 0).ok()?;
-        Some(u64::from_le_bytes(bytes))
-    }
-
-    fn bump(&self) {
-        let epoch: u64 = rand::random();
-        // Rewritten in place (never replaced), so open handles keep seeing the file.
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.epoch_path)
-            .and_then(|f| {
-                use std::os::unix::fs::FileExt;
-                f.write_all_at(&epoch.to_le_bytes(), 0)
-            });
-        if let Err(e) = written {
-            // From now on this process queries on every read: slower, never stale.
-            // Another process (a server beside this command) may keep a stale view; say so.
-            self.unreliable
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(path = %self.epoch_path.display(), error = %e, "could not write the bucket epoch file; a running server may not see this bucket change until restarted");
-        }
-        self.views.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-}
-
-/// An object was written or deleted. Receivers that lag behind get
-/// `RecvError::Lagged` and must treat everything as changed.
+/// What [`Store::subscribe_changes`] reports. Receivers that lag behind get
+/// `RecvError::Lagged` and must treat everything as changed, as for `Everything`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectChanged {
-    pub bucket: String,
-    pub key: String,
+pub enum Change {
+    /// An object was overwritten or deleted.
+    Object { bucket: String, key: String },
+    /// Changes may have been missed (another node's, while the database's notices were
+    /// out of reach): everything derived from objects is suspect.
+    Everything,
 }
 
 impl Store {
@@ -183,64 +146,89 @@ impl Store {
         backend: &BlobBackend,
         remove_leftovers: bool,
     ) -> StoreResult<Self> {
-        if let Some(dir) = db_path.parent() {
+        let database = db::DatabaseConfig::Sqlite {
+            path: db_path.to_path_buf(),
+        };
+        Self::open_with(&database, backend, remove_leftovers).await
+    }
+
+    /// [`Store::open`] on any metadata database.
+    pub async fn open_with(
+        database: &db::DatabaseConfig,
+        backend: &BlobBackend,
+        remove_leftovers: bool,
+    ) -> StoreResult<Self> {
+        if let db::DatabaseConfig::Sqlite { path } = database
+            && let Some(dir) = path.parent()
+        {
             std::fs::create_dir_all(dir)?;
         }
-        let pools = db::open(db_path).await?;
+        let pools = db::open(database).await?;
         let blobs = BlobStore::open(backend).await?;
-        let mut epoch_path = db_path.as_os_str().to_owned();
-        epoch_path.push(".bucket-epoch");
+        let epoch = match database {
+            db::DatabaseConfig::Sqlite { path } => {
+                let mut epoch_path = path.as_os_str().to_owned();
+                epoch_path.push(".bucket-epoch");
+                views::EpochSource::file(epoch_path.into())
+            }
+            db::DatabaseConfig::Postgres { .. } => views::EpochSource::memory(),
+        };
         let store = Store {
+            dialect: pools.dialect,
             db: pools.durable,
             relaxed: pools.relaxed,
             blobs,
             changes: tokio::sync::broadcast::channel(4096).0,
-            bucket_views: std::sync::Arc::new(BucketViews {
-                epoch_path: epoch_path.into(),
-                epoch_file: std::sync::OnceLock::new(),
-                unreliable: std::sync::atomic::AtomicBool::new(false),
-                views: std::sync::Mutex::new(std::collections::HashMap::new()),
-            }),
+            bucket_views: std::sync::Arc::new(views::BucketViews::new(epoch)),
+            cluster: None,
         };
-        if store.bucket_views.current_epoch().is_none() {
-            store.bucket_views.bump();
-        }
+        let store = match database {
+            db::DatabaseConfig::Postgres { url, .. } => cluster::join(store, url).await?,
+            db::DatabaseConfig::Sqlite { .. } => store,
+        };
         if remove_leftovers {
-            let removed = store.remove_leftovers().await?;
-            if removed > 0 {
-                tracing::info!(removed, "removed blobs left by interrupted writes");
-            }
+            store.sweep_orphan_blobs(true).await?;
         }
         Ok(store)
+    }
+
+    /// Deletes the blobs that interrupted writes left behind (listed in `pending_blobs`).
+    /// At start-up on SQLite this process is the only writer, so every listed blob is a
+    /// leftover. Otherwise (on PostgreSQL, where other nodes may be streaming into theirs
+    /// right now, and in the sweep a server repeats every [`ORPHAN_SWEEP_EVERY`] for what
+    /// a failed deletion left) only entries older than [`ORPHAN_AGE_MS`] go.
+    pub async fn sweep_orphan_blobs(&self, at_start_up: bool) -> StoreResult<usize> {
+        let cutoff = if at_start_up && self.cluster.is_none() {
+            i64::MAX
+        } else {
+            now_ms() - ORPHAN_AGE_MS
+        };
+        let removed = self.remove_leftovers(cutoff).await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed blobs left by interrupted writes");
+        }
+        Ok(removed)
     }
 
     pub fn pool(&self) -> &DbPool {
         &self.db
     }
 
-    /// A feed of committed overwrites and deletes made through this `Store` (and its
-    /// clones) from now on.
-    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<ObjectChanged> {
-        self.changes.subscribe()
-    }
-
-    pub(crate) fn announce_change(&self, bucket: &str, key: &str) {
-        // No receivers is the normal case for admin commands; nothing to do then.
-        let _ = self.changes.send(ObjectChanged {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        });
-    }
-
-    async fn remove_leftovers(&self) -> StoreResult<usize> {
-        let rows = sqlx::query("SELECT blob FROM pending_blobs")
+    async fn remove_leftovers(&self, created_before_ms: i64) -> StoreResult<usize> {
+        let rows = sqlx::query("SELECT blob FROM pending_blobs WHERE created_ms < $1")
+            .bind(created_before_ms)
             .fetch_all(&self.db)
             .await?;
         let mut n = 0;
         for row in rows {
             let blob: String = row.try_get("blob")?;
-            self.blobs.delete(&blob).await?;
-            sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
+            // An unreachable blob store must not keep the server from starting: the entry
+            // stays, and the next sweep (or start-up) tries again.
+            if let Err(e) = self.blobs.delete(&blob).await {
+                tracing::warn!(%blob, error = %e, "could not delete a leftover blob; will retry");
+                continue;
+            }
+            sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
                 .bind(&blob)
                 .execute(&self.db)
                 .await?;
@@ -255,7 +243,7 @@ impl Store {
         for blob in blobs {
             match self.blobs.delete(&blob).await {
                 Ok(()) => {
-                    if let Err(e) = sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
+                    if let Err(e) = sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
                         .bind(&blob)
                         .execute(&self.relaxed)
                         .await
@@ -277,7 +265,7 @@ impl Store {
             )));
         }
         let res = sqlx::query(
-            "INSERT INTO buckets (name, created_ms, acl) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO buckets (name, created_ms, acl) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
         .bind(now_ms())
@@ -287,56 +275,17 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(StoreError::BucketExists);
         }
-        self.buckets_changed();
+        self.buckets_changed().await;
         Ok(())
     }
 
     pub async fn bucket(&self, name: &str) -> StoreResult<BucketInfo> {
-        let row = sqlx::query("SELECT name, created_ms, acl FROM buckets WHERE name = ?")
+        let row = sqlx::query("SELECT name, created_ms, acl FROM buckets WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.db)
             .await?
             .ok_or(StoreError::NoSuchBucket)?;
         bucket_from_row(&row)
-    }
-
-    /// A bucket and its settings, answered from memory while no bucket has changed since
-    /// they were read (see [`BucketViews`]).
-    pub async fn bucket_view(&self, name: &str) -> StoreResult<(BucketInfo, BucketSettings)> {
-        let epoch = self.bucket_views.current_epoch();
-        if let Some(epoch) = epoch {
-            let views = self
-                .bucket_views
-                .views
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some((seen, info, settings)) = views.get(name)
-                && *seen == epoch
-            {
-                return Ok((info.clone(), settings.clone()));
-            }
-        }
-        let info = self.bucket(name).await?;
-        let settings = self.bucket_settings(name).await?;
-        if let Some(epoch) = epoch {
-            let mut views = self
-                .bucket_views
-                .views
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            // Bounded by the number of buckets, which is small; a purge keeps it so if
-            // names are probed at random.
-            if views.len() > 10_000 {
-                views.clear();
-            }
-            views.insert(name.to_owned(), (epoch, info.clone(), settings.clone()));
-        }
-        Ok((info, settings))
-    }
-
-    /// Marks every cached bucket view stale (after a change to a bucket row).
-    pub(crate) fn buckets_changed(&self) {
-        self.bucket_views.bump();
     }
 
     pub async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
@@ -349,7 +298,7 @@ impl Store {
     /// Sets the S3 ACL. Delivery follows the ACL afterwards: an explicit delivery policy
     /// (`signed`, say) is cleared, since the client just said who may read.
     pub async fn set_bucket_acl(&self, name: &str, acl: BucketAcl) -> StoreResult<()> {
-        let res = sqlx::query("UPDATE buckets SET acl = ? WHERE name = ?")
+        let res = sqlx::query("UPDATE buckets SET acl = $1 WHERE name = $2")
             .bind(acl.as_str())
             .bind(name)
             .execute(&self.db)
@@ -357,7 +306,7 @@ impl Store {
         if res.rows_affected() == 0 {
             return Err(StoreError::NoSuchBucket);
         }
-        self.buckets_changed();
+        self.buckets_changed().await;
         self.update_bucket_settings(name, |s| {
             s.delivery = None;
             Ok(())
@@ -370,14 +319,14 @@ impl Store {
     /// is not empty.
     pub async fn delete_bucket(&self, name: &str) -> StoreResult<()> {
         let mut tx = db::begin_write(&self.db).await?;
-        let exists = sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
+        let exists = sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
             return Err(StoreError::NoSuchBucket);
         }
-        let has_objects = sqlx::query("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1")
+        let has_objects = sqlx::query("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?
@@ -389,45 +338,45 @@ impl Store {
         // their parts' blobs are disowned here, listed as pending in this transaction,
         // and deleted once it commits.
         let part_blobs = sqlx::query(
-            "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?) RETURNING blob",
+            "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = $1) RETURNING blob",
         )
         .bind(name)
         .fetch_all(&mut *tx)
         .await?;
         let orphans = multipart::list_disowned(&mut tx, part_blobs).await?;
-        sqlx::query("DELETE FROM uploads WHERE bucket = ?")
+        sqlx::query("DELETE FROM uploads WHERE bucket = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
         // A retried completion must not answer for an object of a bucket that is gone.
-        sqlx::query("DELETE FROM completed_uploads WHERE bucket = ?")
+        sqlx::query("DELETE FROM completed_uploads WHERE bucket = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM buckets WHERE name = ?")
+        sqlx::query("DELETE FROM buckets WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM key_grants WHERE bucket = ?")
+        sqlx::query("DELETE FROM key_grants WHERE bucket = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM styles WHERE bucket = ?")
+        sqlx::query("DELETE FROM styles WHERE bucket = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM secrets WHERE bucket = ?")
+        sqlx::query("DELETE FROM secrets WHERE bucket = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.buckets_changed();
+        self.buckets_changed().await;
         self.drop_blobs(orphans).await;
         Ok(())
     }
 }
 
-fn bucket_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<BucketInfo> {
+fn bucket_from_row(row: &sqlx::any::AnyRow) -> StoreResult<BucketInfo> {
     let acl: String = row.try_get("acl")?;
     Ok(BucketInfo {
         name: row.try_get("name")?,

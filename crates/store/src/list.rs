@@ -75,7 +75,7 @@ impl Store {
             let rows = match &cursor {
                 Some(c) => {
                     sqlx::query(
-                        &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?"),
+                        &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key > $2 ORDER BY key LIMIT $3"),
                     )
                     .bind(bucket)
                     .bind(c)
@@ -85,7 +85,7 @@ impl Store {
                 }
                 None => {
                     sqlx::query(
-                        &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?"),
+                        &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key >= $2 ORDER BY key LIMIT $3"),
                     )
                     .bind(bucket)
                     .bind(&q.prefix)

@@ -63,7 +63,7 @@ impl Store {
         let tags_json =
             serde_json::to_string(&upload.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, headers, checksum_algorithm, tags) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, headers, checksum_algorithm, tags) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&upload.upload_id)
         .bind(bucket)
@@ -85,7 +85,7 @@ impl Store {
     ) -> StoreResult<UploadInfo> {
         let row = sqlx::query(
             "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm, tags FROM uploads \
-             WHERE upload_id = ? AND bucket = ? AND key = ?",
+             WHERE upload_id = $1 AND bucket = $2 AND key = $3",
         )
         .bind(upload_id)
         .bind(bucket)
@@ -151,7 +151,7 @@ impl Store {
         let checksums = serde_json::to_string(&part.checksums)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = db::begin_write(&self.db).await?;
-        if sqlx::query("SELECT 1 FROM uploads WHERE upload_id = ?")
+        if sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1")
             .bind(upload_id)
             .fetch_optional(&mut *tx)
             .await?
@@ -160,7 +160,7 @@ impl Store {
             // Completed or aborted while this part streamed in.
             return Err(StoreError::NoSuchUpload);
         }
-        let old = sqlx::query("SELECT blob FROM parts WHERE upload_id = ? AND part_number = ?")
+        let old = sqlx::query("SELECT blob FROM parts WHERE upload_id = $1 AND part_number = $2")
             .bind(upload_id)
             .bind(part.part_number)
             .fetch_optional(&mut *tx)
@@ -170,7 +170,7 @@ impl Store {
             None => None,
         };
         sqlx::query(
-            "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms, checksums) VALUES (?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO parts (upload_id, part_number, blob, size, etag, modified_ms, checksums) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (upload_id, part_number) DO UPDATE SET blob = excluded.blob, size = excluded.size, \
              etag = excluded.etag, modified_ms = excluded.modified_ms, checksums = excluded.checksums",
         )
@@ -183,12 +183,12 @@ impl Store {
         .bind(&checksums)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
+        sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
             .bind(&part.blob)
             .execute(&mut *tx)
             .await?;
         if let Some(blob) = &old {
-            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
+            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING")
                 .bind(blob)
                 .bind(now_ms())
                 .execute(&mut *tx)
@@ -206,7 +206,7 @@ impl Store {
     ) -> StoreResult<(Vec<PartInfo>, bool)> {
         let rows = sqlx::query(
             "SELECT part_number, blob, size, etag, modified_ms, checksums FROM parts \
-             WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?",
+             WHERE upload_id = $1 AND part_number > $2 ORDER BY part_number LIMIT $3",
         )
         .bind(upload_id)
         .bind(after)
@@ -334,7 +334,7 @@ impl Store {
     ) -> StoreResult<CompletedUpload> {
         let row = sqlx::query(
             "SELECT etag, size, checksums FROM completed_uploads \
-             WHERE upload_id = ? AND bucket = ? AND key = ? AND parts_digest = ? AND completed_ms >= ?",
+             WHERE upload_id = $1 AND bucket = $2 AND key = $3 AND parts_digest = $4 AND completed_ms >= $5",
         )
         .bind(upload_id)
         .bind(bucket)
@@ -393,13 +393,13 @@ impl Store {
             let checksums = serde_json::to_string(&done.checksums)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let now = now_ms();
-            sqlx::query("DELETE FROM completed_uploads WHERE completed_ms < ?")
+            sqlx::query("DELETE FROM completed_uploads WHERE completed_ms < $1")
                 .bind(now - COMPLETED_UPLOAD_RETENTION_MS)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
                 "INSERT INTO completed_uploads (upload_id, bucket, key, parts_digest, etag, size, checksums, completed_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (upload_id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (upload_id) DO NOTHING",
             )
             .bind(upload_id)
             .bind(bucket)
@@ -412,12 +412,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let rows = sqlx::query("DELETE FROM parts WHERE upload_id = ? RETURNING blob")
+        let rows = sqlx::query("DELETE FROM parts WHERE upload_id = $1 RETURNING blob")
             .bind(upload_id)
             .fetch_all(&mut *tx)
             .await?;
         let blobs = list_disowned(&mut tx, rows).await?;
-        sqlx::query("DELETE FROM uploads WHERE upload_id = ?")
+        sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
@@ -439,7 +439,7 @@ impl Store {
         let id_marker = upload_id_marker.unwrap_or("");
         let rows = sqlx::query(
             "SELECT upload_id, bucket, key, initiated_ms, headers, checksum_algorithm, tags FROM uploads \
-             WHERE bucket = ? AND (key > ? OR (key = ? AND upload_id > ?)) ORDER BY key, upload_id",
+             WHERE bucket = $1 AND (key > $2 OR (key = $3 AND upload_id > $4)) ORDER BY key, upload_id",
         )
         .bind(bucket)
         .bind(key_marker)
@@ -499,7 +499,7 @@ fn check_part_number(n: i32) -> StoreResult<()> {
     Ok(())
 }
 
-fn upload_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<UploadInfo> {
+fn upload_from_row(row: &sqlx::any::AnyRow) -> StoreResult<UploadInfo> {
     let headers: String = row.try_get("headers")?;
     let algo: Option<String> = row.try_get("checksum_algorithm")?;
     let tags: String = row.try_get("tags")?;
@@ -514,7 +514,7 @@ fn upload_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<UploadInfo> {
     })
 }
 
-fn part_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<PartInfo> {
+fn part_from_row(row: &sqlx::any::AnyRow) -> StoreResult<PartInfo> {
     let checksums: String = row.try_get("checksums")?;
     let size: i64 = row.try_get("size")?;
     Ok(PartInfo {
@@ -532,13 +532,13 @@ fn part_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<PartInfo> {
 /// transaction (no blob is ever left unowned and unlisted), for deletion once it commits.
 pub(crate) async fn list_disowned(
     tx: &mut crate::db::DbTx,
-    rows: Vec<sqlx::sqlite::SqliteRow>,
+    rows: Vec<sqlx::any::AnyRow>,
 ) -> StoreResult<Vec<String>> {
     let mut blobs = Vec::with_capacity(rows.len());
     for row in rows {
         let blob: String = row.try_get("blob")?;
         sqlx::query(
-            "INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING",
+            "INSERT INTO pending_blobs (blob, created_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING",
         )
         .bind(&blob)
         .bind(now_ms())

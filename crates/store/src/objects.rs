@@ -60,7 +60,7 @@ impl Store {
         let blob = BlobStore::new_blob_name();
         // Relaxed: a process crash keeps this row, so start-up finds the blob; only an OS
         // crash could lose it, leaking an unreferenced (never visible) blob.
-        sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?)")
+        sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES ($1, $2)")
             .bind(&blob)
             .bind(now_ms())
             .execute(&self.relaxed)
@@ -159,7 +159,7 @@ impl Store {
         let result = self.commit_object_row(info, opts).await;
         match result {
             Ok(old) => {
-                self.announce_change(&info.bucket, &info.key);
+                self.announce_change(&info.bucket, &info.key).await;
                 self.drop_blobs(old.into_iter().collect()).await;
                 Ok(())
             }
@@ -182,7 +182,7 @@ impl Store {
         let tags =
             serde_json::to_string(&info.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = db::begin_write(&self.db).await?;
-        if sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
+        if sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
             .bind(&info.bucket)
             .fetch_optional(&mut *tx)
             .await?
@@ -190,7 +190,7 @@ impl Store {
         {
             return Err(StoreError::NoSuchBucket);
         }
-        let old = sqlx::query("SELECT blob, etag FROM objects WHERE bucket = ? AND key = ?")
+        let old = sqlx::query("SELECT blob, etag FROM objects WHERE bucket = $1 AND key = $2")
             .bind(&info.bucket)
             .bind(&info.key)
             .fetch_optional(&mut *tx)
@@ -214,7 +214,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO objects (bucket, key, blob, size, etag, modified_ms, parts_count, headers, checksums, kind, symlink_target, tags) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (bucket, key) DO UPDATE SET blob = excluded.blob, size = excluded.size, \
              etag = excluded.etag, modified_ms = excluded.modified_ms, parts_count = excluded.parts_count, \
              headers = excluded.headers, checksums = excluded.checksums, kind = excluded.kind, \
@@ -234,13 +234,13 @@ impl Store {
         .bind(&tags)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM pending_blobs WHERE blob = ?")
+        sqlx::query("DELETE FROM pending_blobs WHERE blob = $1")
             .bind(&info.blob)
             .execute(&mut *tx)
             .await?;
         let old_blob = old.map(|(blob, _)| blob);
         if let Some(blob) = &old_blob {
-            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
+            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING")
                 .bind(blob)
                 .bind(now_ms())
                 .execute(&mut *tx)
@@ -269,7 +269,7 @@ impl Store {
     /// The row stored at `key`, a symlink itself rather than its target.
     pub async fn object_row(&self, bucket: &str, key: &str) -> StoreResult<ObjectInfo> {
         let row = sqlx::query(&format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"
         ))
         .bind(bucket)
         .bind(key)
@@ -322,7 +322,7 @@ impl Store {
     /// Deletes an object. Deleting a missing key succeeds, as in S3.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<()> {
         let mut tx = db::begin_write(&self.db).await?;
-        if sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
+        if sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
             .bind(bucket)
             .fetch_optional(&mut *tx)
             .await?
@@ -330,7 +330,7 @@ impl Store {
         {
             return Err(StoreError::NoSuchBucket);
         }
-        let old = sqlx::query("DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING blob")
+        let old = sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2 RETURNING blob")
             .bind(bucket)
             .bind(key)
             .fetch_optional(&mut *tx)
@@ -340,7 +340,7 @@ impl Store {
             None => None,
         };
         if let Some(blob) = &old_blob {
-            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES (?, ?) ON CONFLICT (blob) DO NOTHING")
+            sqlx::query("INSERT INTO pending_blobs (blob, created_ms) VALUES ($1, $2) ON CONFLICT (blob) DO NOTHING")
                 .bind(blob)
                 .bind(now_ms())
                 .execute(&mut *tx)
@@ -348,7 +348,7 @@ impl Store {
         }
         tx.commit().await?;
         if old_blob.is_some() {
-            self.announce_change(bucket, key);
+            self.announce_change(bucket, key).await;
         }
         self.drop_blobs(old_blob.into_iter().collect()).await;
         Ok(())
@@ -436,7 +436,7 @@ pub fn check_key(key: &str) -> StoreResult<()> {
     Ok(())
 }
 
-pub(crate) fn object_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<ObjectInfo> {
+pub(crate) fn object_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ObjectInfo> {
     let headers: String = row.try_get("headers")?;
     let checksums: String = row.try_get("checksums")?;
     let size: i64 = row.try_get("size")?;

@@ -41,7 +41,7 @@ impl Store {
             description: description.to_owned(),
         };
         sqlx::query(
-            "INSERT INTO secrets (id, bucket, secret, created_ms, description) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO secrets (id, bucket, secret, created_ms, description) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&secret.id)
         .bind(&secret.bucket)
@@ -58,7 +58,7 @@ impl Store {
     pub async fn secrets_for_bucket(&self, bucket: &str) -> StoreResult<Vec<Secret>> {
         let rows = sqlx::query(
             "SELECT id, bucket, secret, created_ms, revoked_ms, description FROM secrets \
-             WHERE bucket = ? OR bucket IS NULL ORDER BY created_ms, id",
+             WHERE bucket = $1 OR bucket IS NULL ORDER BY created_ms, id",
         )
         .bind(bucket)
         .fetch_all(&self.db)
@@ -72,7 +72,7 @@ impl Store {
             match bucket {
                 Some(b) => sqlx::query(
                     "SELECT id, bucket, secret, created_ms, revoked_ms, description FROM secrets \
-                     WHERE bucket = ? ORDER BY created_ms, id",
+                     WHERE bucket = $1 ORDER BY created_ms, id",
                 )
                 .bind(b)
                 .fetch_all(&self.db)
@@ -89,7 +89,7 @@ impl Store {
 
     pub async fn revoke_secret(&self, id: &str) -> StoreResult<()> {
         let res =
-            sqlx::query("UPDATE secrets SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
+            sqlx::query("UPDATE secrets SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
                 .bind(now_ms())
                 .bind(id)
                 .execute(&self.db)
@@ -103,7 +103,7 @@ impl Store {
     }
 }
 
-fn secret_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Secret> {
+fn secret_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Secret> {
     Ok(Secret {
         id: row.try_get("id")?,
         bucket: row.try_get("bucket")?,

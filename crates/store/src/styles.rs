@@ -27,7 +27,7 @@ impl Store {
             )));
         }
         let mut tx = db::begin_write(&self.db).await?;
-        let exists = sqlx::query("SELECT 1 FROM buckets WHERE name = ?")
+        let exists = sqlx::query("SELECT 1 FROM buckets WHERE name = $1")
             .bind(bucket)
             .fetch_optional(&mut *tx)
             .await?;
@@ -35,7 +35,7 @@ impl Store {
             return Err(StoreError::NoSuchBucket);
         }
         sqlx::query(
-            "INSERT INTO styles (bucket, name, process, modified_ms) VALUES (?, ?, ?, ?) \
+            "INSERT INTO styles (bucket, name, process, modified_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (bucket, name) DO UPDATE SET process = excluded.process, modified_ms = excluded.modified_ms",
         )
         .bind(bucket)
@@ -50,7 +50,7 @@ impl Store {
 
     pub async fn style(&self, bucket: &str, name: &str) -> StoreResult<Option<Style>> {
         let row = sqlx::query(
-            "SELECT name, process, modified_ms FROM styles WHERE bucket = ? AND name = ?",
+            "SELECT name, process, modified_ms FROM styles WHERE bucket = $1 AND name = $2",
         )
         .bind(bucket)
         .bind(name)
@@ -62,7 +62,7 @@ impl Store {
     pub async fn list_styles(&self, bucket: &str) -> StoreResult<Vec<Style>> {
         self.bucket(bucket).await?;
         let rows = sqlx::query(
-            "SELECT name, process, modified_ms FROM styles WHERE bucket = ? ORDER BY name",
+            "SELECT name, process, modified_ms FROM styles WHERE bucket = $1 ORDER BY name",
         )
         .bind(bucket)
         .fetch_all(&self.db)
@@ -71,7 +71,7 @@ impl Store {
     }
 
     pub async fn delete_style(&self, bucket: &str, name: &str) -> StoreResult<()> {
-        let res = sqlx::query("DELETE FROM styles WHERE bucket = ? AND name = ?")
+        let res = sqlx::query("DELETE FROM styles WHERE bucket = $1 AND name = $2")
             .bind(bucket)
             .bind(name)
             .execute(&self.db)
@@ -87,7 +87,7 @@ impl Store {
     }
 
     pub async fn bucket_settings(&self, bucket: &str) -> StoreResult<BucketSettings> {
-        let row = sqlx::query("SELECT settings FROM buckets WHERE name = ?")
+        let row = sqlx::query("SELECT settings FROM buckets WHERE name = $1")
             .bind(bucket)
             .fetch_optional(&self.db)
             .await?
@@ -116,7 +116,7 @@ impl Store {
         change: impl FnOnce(&mut BucketSettings) -> StoreResult<()>,
     ) -> StoreResult<BucketSettings> {
         let mut tx = db::begin_write(&self.db).await?;
-        let row = sqlx::query("SELECT settings FROM buckets WHERE name = ?")
+        let row = sqlx::query("SELECT settings FROM buckets WHERE name = $1")
             .bind(bucket)
             .fetch_optional(&mut *tx)
             .await?
@@ -127,19 +127,19 @@ impl Store {
         change(&mut settings)?;
         let text = serde_json::to_string(&settings)
             .map_err(|e| StoreError::Corrupt(format!("settings of bucket {bucket}: {e}")))?;
-        sqlx::query("UPDATE buckets SET acl = COALESCE(?, acl), settings = ? WHERE name = ?")
+        sqlx::query("UPDATE buckets SET acl = COALESCE($1, acl), settings = $2 WHERE name = $3")
             .bind(acl.map(BucketAcl::as_str))
             .bind(text)
             .bind(bucket)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.buckets_changed();
+        self.buckets_changed().await;
         Ok(settings)
     }
 }
 
-fn style_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Style> {
+fn style_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Style> {
     Ok(Style {
         name: row.try_get("name")?,
         process: row.try_get("process")?,

@@ -52,7 +52,7 @@ impl Store {
         check_tags(tags)?;
         let json = serde_json::to_string(tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = db::begin_write(&self.db).await?;
-        let updated = sqlx::query("UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?")
+        let updated = sqlx::query("UPDATE objects SET tags = $1 WHERE bucket = $2 AND key = $3")
             .bind(&json)
             .bind(bucket)
             .bind(key)

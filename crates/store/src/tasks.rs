@@ -107,7 +107,7 @@ impl Store {
         prune(&mut tx, now_ms).await?;
         sqlx::query(
             "INSERT INTO async_tasks (task_id, bucket, key, process, access_key, state, run_after_ms, created_ms) \
-             VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
         )
         .bind(task.id)
         .bind(task.bucket)
@@ -138,7 +138,7 @@ impl Store {
         let row = sqlx::query(&format!(
             "UPDATE async_tasks SET state = 'running', claims = claims + 1 \
              WHERE state = 'queued' AND task_id = (\
-                 SELECT task_id FROM async_tasks WHERE state = 'queued' AND run_after_ms <= ? \
+                 SELECT task_id FROM async_tasks WHERE state = 'queued' AND run_after_ms <= $1 \
                  ORDER BY run_after_ms, created_ms, task_id LIMIT 1) \
              RETURNING {COLUMNS}"
         ))
@@ -158,8 +158,8 @@ impl Store {
         now_ms: i64,
     ) -> StoreResult<bool> {
         let res = sqlx::query(
-            "UPDATE async_tasks SET state = 'done', finished_ms = ?, saved_bucket = ?, saved_key = ?, saved_size = ? \
-             WHERE task_id = ? AND claims = ? AND state = 'running'",
+            "UPDATE async_tasks SET state = 'done', finished_ms = $1, saved_bucket = $2, saved_key = $3, saved_size = $4 \
+             WHERE task_id = $5 AND claims = $6 AND state = 'running'",
         )
         .bind(now_ms)
         .bind(&saved.bucket)
@@ -182,8 +182,8 @@ impl Store {
         now_ms: i64,
     ) -> StoreResult<bool> {
         let res = sqlx::query(
-            "UPDATE async_tasks SET state = 'failed', finished_ms = ?, error_code = ?, error_message = ? \
-             WHERE task_id = ? AND claims = ? AND state = 'running'",
+            "UPDATE async_tasks SET state = 'failed', finished_ms = $1, error_code = $2, error_message = $3 \
+             WHERE task_id = $4 AND claims = $5 AND state = 'running'",
         )
         .bind(now_ms)
         .bind(code)
@@ -199,8 +199,8 @@ impl Store {
     /// renderers were busy: the task waits its turn rather than failing).
     pub async fn requeue_task(&self, id: &str, claim: i64, run_after_ms: i64) -> StoreResult<bool> {
         let res = sqlx::query(
-            "UPDATE async_tasks SET state = 'queued', run_after_ms = ? \
-             WHERE task_id = ? AND claims = ? AND state = 'running'",
+            "UPDATE async_tasks SET state = 'queued', run_after_ms = $1 \
+             WHERE task_id = $2 AND claims = $3 AND state = 'running'",
         )
         .bind(run_after_ms)
         .bind(id)
@@ -212,7 +212,7 @@ impl Store {
 
     pub async fn task(&self, id: &str) -> StoreResult<Option<Task>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM async_tasks WHERE task_id = ?"
+            "SELECT {COLUMNS} FROM async_tasks WHERE task_id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.db)
@@ -225,8 +225,8 @@ impl Store {
     pub async fn recover_tasks(&self, now_ms: i64) -> StoreResult<Recovered> {
         let mut tx = db::begin_write(&self.db).await?;
         let given_up = sqlx::query(
-            "UPDATE async_tasks SET state = 'failed', finished_ms = ?, error_code = 'InternalError', \
-             error_message = ? WHERE state = 'running' AND interruptions + 1 >= ?",
+            "UPDATE async_tasks SET state = 'failed', finished_ms = $1, error_code = 'InternalError', \
+             error_message = $2 WHERE state = 'running' AND interruptions + 1 >= $3",
         )
         .bind(now_ms)
         .bind(format!(
@@ -250,14 +250,14 @@ impl Store {
 }
 
 async fn prune(tx: &mut db::DbTx, now_ms: i64) -> StoreResult<()> {
-    sqlx::query("DELETE FROM async_tasks WHERE state IN ('done', 'failed') AND finished_ms < ?")
+    sqlx::query("DELETE FROM async_tasks WHERE state IN ('done', 'failed') AND finished_ms < $1")
         .bind(now_ms.saturating_sub(TASK_RETENTION_MS))
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-fn task_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Task> {
+fn task_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Task> {
     let state: String = row.try_get("state")?;
     let state = match state.as_str() {
         "queued" => TaskState::Queued,

@@ -116,7 +116,11 @@ fn init_logging(cfg: &Config) -> Result<()> {
 /// Opens the store in the data dir. Only `serve` removes leftovers: the operator commands
 /// may run beside a live server whose writes are in flight.
 async fn open_store(cfg: &Config, remove_leftovers: bool) -> Result<Store> {
-    Store::open(&cfg.db_path(), &cfg.blob_backend()?, remove_leftovers)
+    Store::open_with(&cfg.database()?, &cfg.blob_backend()?, remove_leftovers)
         .await
-        .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))
+        .with_context(|| match cfg.database.url {
+            // The URL is not repeated: it may hold a password.
+            Some(_) => "opening the store (metadata in PostgreSQL at database.url)".to_owned(),
+            None => format!("opening the store in {}", cfg.data_dir.display()),
+        })
 }

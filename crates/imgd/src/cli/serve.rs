@@ -24,6 +24,21 @@ pub(super) async fn serve(cfg: Config) -> Result<()> {
         println!("  secret key: {}", creds.secret_key);
     }
     let store = open_store(&cfg, true).await?;
+    {
+        // Leftovers the start-up sweep could not delete (the blob store was down), and on
+        // a shared database those of other nodes that died, go in a later sweep.
+        let sweeper = store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(store::ORPHAN_SWEEP_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = sweeper.sweep_orphan_blobs(false).await {
+                    tracing::warn!(error = %e, "sweeping leftover blobs failed; will retry");
+                }
+            }
+        });
+    }
     startup::apply_bucket_config(&store, &cfg.buckets).await?;
     startup::apply_secret_config(&store, &cfg.secrets).await?;
     startup::apply_cloudflare_config(&store, &cfg).await?;

@@ -222,11 +222,30 @@ pub struct StorageConfig {
     pub s3_root: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// SQLite file; defaults to `<data_dir>/imgd.db`.
+    /// SQLite file; defaults to `<data_dir>/imgd.db`. Ignored when `url` is set.
     pub path: Option<PathBuf>,
+    /// `postgres://user:password@host:port/database`: metadata in PostgreSQL, which is
+    /// what several imgd nodes share. Unset: SQLite at `path`.
+    pub url: Option<String>,
+    /// PostgreSQL connections per node (a second pool of half as many carries
+    /// bookkeeping and change notices).
+    pub max_connections: u32,
+    /// How long a request waits for a PostgreSQL connection before it gets 503.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: None,
+            url: None,
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+        }
+    }
 }
 
 impl Default for Config {
@@ -499,6 +518,32 @@ impl Config {
             store_bucket: self.imageproxy.store_bucket.clone(),
             cache_ttl_secs: self.imageproxy.cache_ttl_secs,
         }))
+    }
+
+    /// The metadata database: PostgreSQL when `database.url` is set, else SQLite.
+    pub fn database(&self) -> Result<store::db::DatabaseConfig> {
+        let Some(url) = &self.database.url else {
+            return Ok(store::db::DatabaseConfig::Sqlite {
+                path: self.db_path(),
+            });
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!(
+                "database.url must be a postgres:// URL (SQLite is chosen by leaving it unset \
+                 and setting database.path)"
+            );
+        }
+        if self.database.max_connections < 2 {
+            bail!("database.max_connections must be at least 2");
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            bail!("database.acquire_timeout_secs must be at least 1");
+        }
+        Ok(store::db::DatabaseConfig::Postgres {
+            url: url.clone(),
+            max_connections: self.database.max_connections,
+            acquire_timeout: std::time::Duration::from_secs(self.database.acquire_timeout_secs),
+        })
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -190,10 +190,12 @@ impl ImageService {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 match changes.recv().await {
-                    Ok(change) => {
-                        follower
-                            .invalidate_object(&change.bucket, &change.key)
-                            .await;
+                    Ok(store::Change::Object { bucket, key }) => {
+                        follower.invalidate_object(&bucket, &key).await;
+                    }
+                    Ok(store::Change::Everything) => {
+                        tracing::warn!("changes may have been missed; purging the variant cache");
+                        follower.purge_all().await;
                     }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(

@@ -152,6 +152,21 @@ impl From<StoreError> for ApiError {
                 "IncompleteBody",
                 format!("The request body could not be read: {m}"),
             ),
+            StoreError::Db(_) | StoreError::Blob(_) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "storage unreachable; answering 503");
+                let what = match e {
+                    StoreError::Db(_) => "The metadata database",
+                    _ => "The blob store",
+                };
+                return ApiError {
+                    retry_after_secs: Some(1),
+                    ..ApiError::new(
+                        S::SERVICE_UNAVAILABLE,
+                        "ServiceUnavailable",
+                        format!("{what} is not reachable right now; please retry."),
+                    )
+                };
+            }
             StoreError::Db(_)
             | StoreError::Migrate(_)
             | StoreError::Blob(_)

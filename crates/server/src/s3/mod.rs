@@ -74,6 +74,12 @@ pub(crate) fn s3_error(e: ApiError) -> S3Error {
     let mut headers = http::HeaderMap::new();
     e.apply_headers(&mut headers);
     if !headers.is_empty() {
+        // s3s takes these as the error response's whole header map, so the XML body's
+        // type must be among them.
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/xml"),
+        );
         err.set_headers(headers);
     }
     err

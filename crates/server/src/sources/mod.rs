@@ -155,7 +155,8 @@ impl Sources {
                     body: Box::pin(receiver_stream(rx)),
                 }),
                 Ok(Err(e)) => Err(e),
-                Err(_) => Err(SourceError::Failed("the fetch task ended".into())),
+                // Another node stored it: the fetch task ended without streaming.
+                Err(_) => wait(done).await.map(|info| Fetched::Stored(Box::new(info))),
             },
             None => wait(done).await.map(|info| Fetched::Stored(Box::new(info))),
         }
@@ -244,8 +245,31 @@ fn header(headers: &http::HeaderMap, name: impl http::header::AsHeaderName) -> O
         .map(str::to_owned)
 }
 
-/// The leader's work: fetch, then store while feeding the leading client.
+/// The leader's work: claim the fetch among all nodes, then fetch and store while
+/// feeding the leading client. When another node stored the object meanwhile, `started`
+/// is dropped unsent and the leading client is answered from the store.
 async fn pull(
+    inner: &Inner,
+    bucket: &str,
+    key: &str,
+    settings: &OriginSettings,
+    started: oneshot::Sender<Started>,
+) -> Result<ObjectInfo, SourceError> {
+    let claim = match inner.store.claim_origin_fetch(bucket, key).await {
+        Ok(store::FetchClaim::Lead(claim)) => claim,
+        Ok(store::FetchClaim::Stored(info)) => return Ok(*info),
+        Err(e) => {
+            let error = SourceError::Store(e.to_string());
+            let _ = started.send(Err(error.clone()));
+            return Err(error);
+        }
+    };
+    let result = fetch_and_store(inner, bucket, key, settings, started).await;
+    claim.release().await;
+    result
+}
+
+async fn fetch_and_store(
     inner: &Inner,
     bucket: &str,
     key: &str,

@@ -137,14 +137,14 @@ impl Store {
     ) -> StoreResult<()> {
         let res = sqlx::query(
             "INSERT INTO cf_images (account_id, image_id, filename, meta, require_signed, creator, \
-             uploaded_ms, state, upload_sha256, upload_expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             uploaded_ms, state, upload_sha256, upload_expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (account_id, image_id) DO NOTHING",
         )
         .bind(account_id)
         .bind(&image.image_id)
         .bind(&image.filename)
         .bind(&image.meta)
-        .bind(image.require_signed)
+        .bind(i64::from(image.require_signed))
         .bind(&image.creator)
         .bind(image.now_ms)
         .bind(state.as_str())
@@ -166,7 +166,7 @@ impl Store {
     ) -> StoreResult<UploadClaim> {
         let mut tx = db::begin_write(&self.db).await?;
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM cf_images WHERE upload_sha256 = ?"
+            "SELECT {COLUMNS} FROM cf_images WHERE upload_sha256 = $1"
         ))
         .bind(upload_sha256)
         .fetch_optional(&mut *tx)
@@ -179,7 +179,7 @@ impl Store {
             return Ok(UploadClaim::Used);
         }
         if image.upload_expires_ms.is_some_and(|exp| exp <= now_ms) {
-            sqlx::query("DELETE FROM cf_images WHERE account_id = ? AND image_id = ?")
+            sqlx::query("DELETE FROM cf_images WHERE account_id = $1 AND image_id = $2")
                 .bind(&image.account_id)
                 .bind(&image.image_id)
                 .execute(&mut *tx)
@@ -188,7 +188,7 @@ impl Store {
             return Ok(UploadClaim::Expired);
         }
         sqlx::query(
-            "UPDATE cf_images SET state = 'uploading' WHERE account_id = ? AND image_id = ?",
+            "UPDATE cf_images SET state = 'uploading' WHERE account_id = $1 AND image_id = $2",
         )
         .bind(&image.account_id)
         .bind(&image.image_id)
@@ -210,8 +210,8 @@ impl Store {
         now_ms: i64,
     ) -> StoreResult<CfImage> {
         sqlx::query(
-            "UPDATE cf_images SET state = 'ready', filename = ?, uploaded_ms = ? \
-             WHERE account_id = ? AND image_id = ?",
+            "UPDATE cf_images SET state = 'ready', filename = $1, uploaded_ms = $2 \
+             WHERE account_id = $3 AND image_id = $4",
         )
         .bind(filename)
         .bind(now_ms)
@@ -228,7 +228,7 @@ impl Store {
     /// becomes usable again (nothing was stored through it).
     pub async fn cf_abandon_upload(&self, account_id: &str, image_id: &str) -> StoreResult<()> {
         sqlx::query(
-            "DELETE FROM cf_images WHERE account_id = ? AND image_id = ? AND state = 'uploading' \
+            "DELETE FROM cf_images WHERE account_id = $1 AND image_id = $2 AND state = 'uploading' \
              AND upload_sha256 IS NULL",
         )
         .bind(account_id)
@@ -236,7 +236,7 @@ impl Store {
         .execute(&self.db)
         .await?;
         sqlx::query(
-            "UPDATE cf_images SET state = 'draft' WHERE account_id = ? AND image_id = ? \
+            "UPDATE cf_images SET state = 'draft' WHERE account_id = $1 AND image_id = $2 \
              AND state = 'uploading' AND upload_sha256 IS NOT NULL",
         )
         .bind(account_id)
@@ -248,7 +248,7 @@ impl Store {
 
     pub async fn cf_image(&self, account_id: &str, image_id: &str) -> StoreResult<Option<CfImage>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM cf_images WHERE account_id = ? AND image_id = ?"
+            "SELECT {COLUMNS} FROM cf_images WHERE account_id = $1 AND image_id = $2"
         ))
         .bind(account_id)
         .bind(image_id)
@@ -266,11 +266,11 @@ impl Store {
         require_signed: Option<bool>,
     ) -> StoreResult<Option<CfImage>> {
         sqlx::query(
-            "UPDATE cf_images SET meta = COALESCE(?, meta), require_signed = COALESCE(?, require_signed) \
-             WHERE account_id = ? AND image_id = ?",
+            "UPDATE cf_images SET meta = COALESCE($1, meta), require_signed = COALESCE($2, require_signed) \
+             WHERE account_id = $3 AND image_id = $4",
         )
         .bind(meta)
-        .bind(require_signed)
+        .bind(require_signed.map(i64::from))
         .bind(account_id)
         .bind(image_id)
         .execute(&self.db)
@@ -286,7 +286,7 @@ impl Store {
         bucket: &str,
         image_id: &str,
     ) -> StoreResult<bool> {
-        let res = sqlx::query("DELETE FROM cf_images WHERE account_id = ? AND image_id = ?")
+        let res = sqlx::query("DELETE FROM cf_images WHERE account_id = $1 AND image_id = $2")
             .bind(account_id)
             .bind(image_id)
             .execute(&self.db)
@@ -306,8 +306,8 @@ impl Store {
         limit: u64,
     ) -> StoreResult<Vec<CfImage>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM cf_images WHERE account_id = ? AND state = 'ready' \
-             ORDER BY uploaded_ms, image_id LIMIT ? OFFSET ?"
+            "SELECT {COLUMNS} FROM cf_images WHERE account_id = $1 AND state = 'ready' \
+             ORDER BY uploaded_ms, image_id LIMIT $2 OFFSET $3"
         ))
         .bind(account_id)
         .bind(limit as i64)
@@ -333,10 +333,10 @@ impl Store {
             (">", "ASC")
         };
         let sql = format!(
-            "SELECT {COLUMNS} FROM cf_images WHERE account_id = ? AND state = 'ready' \
-             AND (? IS NULL OR creator = ?) \
-             AND (? IS NULL OR uploaded_ms {cmp} ? OR (uploaded_ms = ? AND image_id {cmp} ?)) \
-             ORDER BY uploaded_ms {order}, image_id {order} LIMIT ?"
+            "SELECT {COLUMNS} FROM cf_images WHERE account_id = $1 AND state = 'ready' \
+             AND ($2 IS NULL OR creator = $3) \
+             AND ($4 IS NULL OR uploaded_ms {cmp} $5 OR (uploaded_ms = $6 AND image_id {cmp} $7)) \
+             ORDER BY uploaded_ms {order}, image_id {order} LIMIT $8"
         );
         let ms = cursor.map(|c| c.uploaded_ms);
         let id = cursor.map(|c| c.image_id.as_str());
@@ -357,7 +357,7 @@ impl Store {
     /// Ready images of the account (`GET v1/stats`).
     pub async fn cf_count_images(&self, account_id: &str) -> StoreResult<u64> {
         let n: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM cf_images WHERE account_id = ? AND state = 'ready'",
+            "SELECT COUNT(*) AS n FROM cf_images WHERE account_id = $1 AND state = 'ready'",
         )
         .bind(account_id)
         .fetch_one(&self.db)
@@ -367,14 +367,14 @@ impl Store {
     }
 }
 
-fn image_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<CfImage> {
+fn image_from_row(row: &sqlx::any::AnyRow) -> StoreResult<CfImage> {
     let state: String = row.try_get("state")?;
     Ok(CfImage {
         account_id: row.try_get("account_id")?,
         image_id: row.try_get("image_id")?,
         filename: row.try_get("filename")?,
         meta: row.try_get("meta")?,
-        require_signed: row.try_get("require_signed")?,
+        require_signed: db::flag(row, "require_signed")?,
         creator: row.try_get("creator")?,
         uploaded_ms: row.try_get("uploaded_ms")?,
         state: ImageState::parse(&state)?,

@@ -131,7 +131,7 @@ impl Store {
 
     pub async fn cf_account(&self, account_id: &str) -> StoreResult<Option<CfAccount>> {
         let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM cf_accounts WHERE account_id = ?"
+            "SELECT {ACCOUNT_COLUMNS} FROM cf_accounts WHERE account_id = $1"
         ))
         .bind(account_id)
         .fetch_optional(&self.db)
@@ -141,7 +141,7 @@ impl Store {
 
     pub async fn cf_account_by_hash(&self, account_hash: &str) -> StoreResult<Option<CfAccount>> {
         let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM cf_accounts WHERE account_hash = ?"
+            "SELECT {ACCOUNT_COLUMNS} FROM cf_accounts WHERE account_hash = $1"
         ))
         .bind(account_hash)
         .fetch_optional(&self.db)
@@ -174,7 +174,7 @@ impl Store {
         }
         let mut tx = db::begin_write(&self.db).await?;
         let taken = sqlx::query(
-            "SELECT account_id FROM cf_accounts WHERE account_id = ? OR account_hash = ?",
+            "SELECT account_id FROM cf_accounts WHERE account_id = $1 OR account_hash = $2",
         )
         .bind(&account.account_id)
         .bind(&account.account_hash)
@@ -187,25 +187,25 @@ impl Store {
             )));
         }
         sqlx::query(
-            "INSERT INTO cf_accounts (account_id, account_hash, bucket, flexible_variants, created_ms) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO cf_accounts (account_id, account_hash, bucket, flexible_variants, created_ms) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&account.account_id)
         .bind(&account.account_hash)
         .bind(bucket)
-        .bind(flexible_variants)
+        .bind(i64::from(flexible_variants))
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
         // Cloudflare's default variant: the whole image, at most 1366x768.
         sqlx::query(
             "INSERT INTO cf_variants (account_id, name, fit, width, height, metadata, never_require_signed) \
-             VALUES (?, 'public', 'scale-down', 1366, 768, 'none', 0)",
+             VALUES ($1, 'public', 'scale-down', 1366, 768, 'none', 0)",
         )
         .bind(&account.account_id)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO cf_keys (account_id, name, value, created_ms) VALUES (?, ?, ?, ?)",
+            "INSERT INTO cf_keys (account_id, name, value, created_ms) VALUES ($1, $2, $3, $4)",
         )
         .bind(&account.account_id)
         .bind(DEFAULT_KEY)
@@ -242,11 +242,11 @@ impl Store {
             Some(existing) => {
                 self.bucket(bucket).await?;
                 sqlx::query(
-                    "UPDATE cf_accounts SET account_hash = ?, bucket = ?, flexible_variants = ? WHERE account_id = ?",
+                    "UPDATE cf_accounts SET account_hash = $1, bucket = $2, flexible_variants = $3 WHERE account_id = $4",
                 )
                 .bind(account_hash)
                 .bind(bucket)
-                .bind(flexible_variants)
+                .bind(i64::from(flexible_variants))
                 .bind(&existing.account_id)
                 .execute(&self.db)
                 .await?;
@@ -261,8 +261,8 @@ impl Store {
     }
 
     pub async fn cf_set_flexible_variants(&self, account_id: &str, on: bool) -> StoreResult<()> {
-        sqlx::query("UPDATE cf_accounts SET flexible_variants = ? WHERE account_id = ?")
-            .bind(on)
+        sqlx::query("UPDATE cf_accounts SET flexible_variants = $1 WHERE account_id = $2")
+            .bind(i64::from(on))
             .bind(account_id)
             .execute(&self.db)
             .await?;
@@ -290,7 +290,7 @@ impl Store {
             created_ms: now_ms(),
         };
         sqlx::query(
-            "INSERT INTO cf_tokens (id, account_id, name, token_sha256, created_ms) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO cf_tokens (id, account_id, name, token_sha256, created_ms) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&token.id)
         .bind(account_id)
@@ -305,7 +305,7 @@ impl Store {
     pub async fn cf_tokens(&self, account_id: Option<&str>) -> StoreResult<Vec<CfToken>> {
         let rows = sqlx::query(
             "SELECT id, account_id, name, created_ms FROM cf_tokens \
-             WHERE ? IS NULL OR account_id = ? ORDER BY created_ms, id",
+             WHERE $1 IS NULL OR account_id = $2 ORDER BY created_ms, id",
         )
         .bind(account_id)
         .bind(account_id)
@@ -325,7 +325,7 @@ impl Store {
 
     /// Revokes a token: its row goes, so the next request with it is refused.
     pub async fn cf_revoke_token(&self, token_id: &str) -> StoreResult<()> {
-        let res = sqlx::query("DELETE FROM cf_tokens WHERE id = ?")
+        let res = sqlx::query("DELETE FROM cf_tokens WHERE id = $1")
             .bind(token_id)
             .execute(&self.db)
             .await?;
@@ -337,7 +337,7 @@ impl Store {
 
     /// The account a bearer token belongs to, if the token is live.
     pub async fn cf_token_account(&self, token: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT account_id FROM cf_tokens WHERE token_sha256 = ?")
+        let row = sqlx::query("SELECT account_id FROM cf_tokens WHERE token_sha256 = $1")
             .bind(sha256_hex(token))
             .fetch_optional(&self.db)
             .await?;
@@ -351,7 +351,7 @@ impl Store {
 
     pub async fn cf_keys(&self, account_id: &str) -> StoreResult<Vec<CfKey>> {
         let rows = sqlx::query(
-            "SELECT name, value FROM cf_keys WHERE account_id = ? ORDER BY created_ms, name",
+            "SELECT name, value FROM cf_keys WHERE account_id = $1 ORDER BY created_ms, name",
         )
         .bind(account_id)
         .fetch_all(&self.db)
@@ -376,7 +376,7 @@ impl Store {
             value: random_token(KEY_ALPHABET, 43),
         };
         sqlx::query(
-            "INSERT INTO cf_keys (account_id, name, value, created_ms) VALUES (?, ?, ?, ?) \
+            "INSERT INTO cf_keys (account_id, name, value, created_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account_id, name) DO UPDATE SET value = excluded.value, created_ms = excluded.created_ms",
         )
         .bind(account_id)
@@ -392,7 +392,7 @@ impl Store {
     /// same transaction, so the account is never without a key. `Ok(false)`: no such key.
     pub async fn cf_delete_key(&self, account_id: &str, name: &str) -> StoreResult<bool> {
         let mut tx = db::begin_write(&self.db).await?;
-        let res = sqlx::query("DELETE FROM cf_keys WHERE account_id = ? AND name = ?")
+        let res = sqlx::query("DELETE FROM cf_keys WHERE account_id = $1 AND name = $2")
             .bind(account_id)
             .bind(name)
             .execute(&mut *tx)
@@ -400,14 +400,14 @@ impl Store {
         if res.rows_affected() == 0 {
             return Ok(false);
         }
-        let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM cf_keys WHERE account_id = ?")
+        let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM cf_keys WHERE account_id = $1")
             .bind(account_id)
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;
         if left == 0 {
             sqlx::query(
-                "INSERT INTO cf_keys (account_id, name, value, created_ms) VALUES (?, ?, ?, ?)",
+                "INSERT INTO cf_keys (account_id, name, value, created_ms) VALUES ($1, $2, $3, $4)",
             )
             .bind(account_id)
             .bind(DEFAULT_KEY)
@@ -424,7 +424,7 @@ impl Store {
 
     pub async fn cf_variants(&self, account_id: &str) -> StoreResult<Vec<CfVariant>> {
         let rows = sqlx::query(&format!(
-            "SELECT {VARIANT_COLUMNS} FROM cf_variants WHERE account_id = ? ORDER BY name"
+            "SELECT {VARIANT_COLUMNS} FROM cf_variants WHERE account_id = $1 ORDER BY name"
         ))
         .bind(account_id)
         .fetch_all(&self.db)
@@ -434,7 +434,7 @@ impl Store {
 
     pub async fn cf_variant(&self, account_id: &str, name: &str) -> StoreResult<Option<CfVariant>> {
         let row = sqlx::query(&format!(
-            "SELECT {VARIANT_COLUMNS} FROM cf_variants WHERE account_id = ? AND name = ?"
+            "SELECT {VARIANT_COLUMNS} FROM cf_variants WHERE account_id = $1 AND name = $2"
         ))
         .bind(account_id)
         .bind(name)
@@ -452,7 +452,7 @@ impl Store {
         create: bool,
     ) -> StoreResult<()> {
         let mut tx = db::begin_write(&self.db).await?;
-        let exists = sqlx::query("SELECT 1 FROM cf_variants WHERE account_id = ? AND name = ?")
+        let exists = sqlx::query("SELECT 1 FROM cf_variants WHERE account_id = $1 AND name = $2")
             .bind(account_id)
             .bind(&variant.name)
             .fetch_optional(&mut *tx)
@@ -466,7 +466,7 @@ impl Store {
         }
         if create {
             let count: i64 =
-                sqlx::query("SELECT COUNT(*) AS n FROM cf_variants WHERE account_id = ?")
+                sqlx::query("SELECT COUNT(*) AS n FROM cf_variants WHERE account_id = $1")
                     .bind(account_id)
                     .fetch_one(&mut *tx)
                     .await?
@@ -479,7 +479,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO cf_variants (account_id, name, fit, width, height, metadata, never_require_signed) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id, name) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, name) DO UPDATE SET \
              fit = excluded.fit, width = excluded.width, height = excluded.height, \
              metadata = excluded.metadata, never_require_signed = excluded.never_require_signed",
         )
@@ -489,7 +489,7 @@ impl Store {
         .bind(variant.width.map(i64::from))
         .bind(variant.height.map(i64::from))
         .bind(&variant.metadata)
-        .bind(variant.never_require_signed)
+        .bind(i64::from(variant.never_require_signed))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -498,7 +498,7 @@ impl Store {
 
     /// `Ok(false)`: no such variant.
     pub async fn cf_delete_variant(&self, account_id: &str, name: &str) -> StoreResult<bool> {
-        let res = sqlx::query("DELETE FROM cf_variants WHERE account_id = ? AND name = ?")
+        let res = sqlx::query("DELETE FROM cf_variants WHERE account_id = $1 AND name = $2")
             .bind(account_id)
             .bind(name)
             .execute(&self.db)
@@ -507,16 +507,16 @@ impl Store {
     }
 }
 
-fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<CfAccount> {
+fn account_from_row(row: &sqlx::any::AnyRow) -> StoreResult<CfAccount> {
     Ok(CfAccount {
         account_id: row.try_get("account_id")?,
         account_hash: row.try_get("account_hash")?,
         bucket: row.try_get("bucket")?,
-        flexible_variants: row.try_get("flexible_variants")?,
+        flexible_variants: db::flag(row, "flexible_variants")?,
     })
 }
 
-fn variant_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<CfVariant> {
+fn variant_from_row(row: &sqlx::any::AnyRow) -> StoreResult<CfVariant> {
     let side = |name: &str| -> StoreResult<Option<u32>> {
         let v: Option<i64> = row.try_get(name)?;
         Ok(v.and_then(|v| u32::try_from(v).ok()))
@@ -527,7 +527,7 @@ fn variant_from_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<CfVariant> {
         width: side("width")?,
         height: side("height")?,
         metadata: row.try_get("metadata")?,
-        never_require_signed: row.try_get("never_require_signed")?,
+        never_require_signed: db::flag(row, "never_require_signed")?,
     })
 }
 

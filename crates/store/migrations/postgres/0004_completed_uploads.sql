@@ -1,0 +1,19 @@
+-- PostgreSQL twin of ../sqlite/0004_completed_uploads.sql: the same tables, with every text column compared
+-- bytewise (COLLATE "C", SQLite's BINARY) and every integer 64-bit.
+-- Completed multipart uploads, remembered for a while (COMPLETED_UPLOAD_RETENTION_MS in
+-- multipart.rs) so that a client retrying CompleteMultipartUpload after a lost answer gets
+-- the same answer again instead of NoSuchUpload. The part list is kept as a digest: a
+-- retry must list the same parts. No blob is named here, so the pending_blobs rule is
+-- untouched.
+CREATE TABLE completed_uploads (
+    upload_id     TEXT COLLATE "C" PRIMARY KEY,
+    bucket        TEXT COLLATE "C" NOT NULL,
+    key           TEXT COLLATE "C" NOT NULL,
+    parts_digest  TEXT COLLATE "C" NOT NULL,
+    etag          TEXT COLLATE "C" NOT NULL,
+    size          BIGINT NOT NULL,
+    checksums     TEXT COLLATE "C" NOT NULL,
+    completed_ms  BIGINT NOT NULL
+);
+CREATE INDEX completed_uploads_by_time ON completed_uploads (completed_ms);
+CREATE INDEX completed_uploads_by_bucket ON completed_uploads (bucket);
