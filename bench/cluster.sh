@@ -7,6 +7,7 @@
 #   for the cluster, one for the single node, the same total connections).
 # The cluster is set up with the commands of docs/deployment.md. Needs root (PostgreSQL
 # runs as the `postgres` user) and Garage in .tools/garage (scripts/setup-test-tools.sh).
+# KEEP_WORK=1 keeps the servers' logs and data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_PHASE=${SECONDS_PER_PHASE:-10}
@@ -19,7 +20,7 @@ PG_BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | sort | tail -n 1)")
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 GARAGE=${GARAGE:-$PWD/.tools/garage/bin/garage}

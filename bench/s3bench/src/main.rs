@@ -113,6 +113,8 @@ struct Counters {
     ops: AtomicU64,
     bytes: AtomicU64,
     errors: AtomicU64,
+    /// What each failure was: an HTTP status, or "transport" when none came back.
+    error_kinds: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 async fn phase(
@@ -120,7 +122,7 @@ async fn phase(
     put: bool,
     body: Bytes,
     keys_per_worker: Arc<Vec<AtomicU64>>,
-) -> Result<(f64, f64, u64)> {
+) -> Result<(f64, f64, u64, serde_json::Value)> {
     let counters = Arc::new(Counters::default());
     let deadline = Instant::now() + Duration::from_secs_f64(target.args.seconds);
     let started = Instant::now();
@@ -154,8 +156,17 @@ async fn phase(
                             keys[w].store(i + 1, Ordering::Relaxed);
                         }
                     }
-                    _ => {
+                    other => {
                         counters.errors.fetch_add(1, Ordering::Relaxed);
+                        let kind = match other {
+                            Ok((status, _)) => status.to_string(),
+                            Err(_) => "transport".to_owned(),
+                        };
+                        let mut kinds = counters
+                            .error_kinds
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner());
+                        *kinds.entry(kind).or_default() += 1;
                     }
                 }
                 i += 1;
@@ -168,10 +179,16 @@ async fn phase(
     let secs = started.elapsed().as_secs_f64();
     let ops = counters.ops.load(Ordering::Relaxed) as f64;
     let mb = counters.bytes.load(Ordering::Relaxed) as f64 / 1e6;
+    let kinds = counters
+        .error_kinds
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     Ok((
         ops / secs,
         mb / secs,
         counters.errors.load(Ordering::Relaxed),
+        serde_json::json!(kinds),
     ))
 }
 
@@ -202,9 +219,9 @@ async fn main() -> Result<()> {
     let body = Bytes::from(data);
     let keys: Arc<Vec<AtomicU64>> =
         Arc::new((0..args.concurrency).map(|_| AtomicU64::new(0)).collect());
-    let (put_ops, put_mbps, put_errors) =
+    let (put_ops, put_mbps, put_errors, put_error_kinds) =
         phase(target.clone(), true, body.clone(), keys.clone()).await?;
-    let (get_ops, get_mbps, get_errors) = phase(target, false, body, keys).await?;
+    let (get_ops, get_mbps, get_errors, get_error_kinds) = phase(target, false, body, keys).await?;
     if put_ops == 0.0 || get_ops == 0.0 {
         bail!("no successful requests (put errors {put_errors}, get errors {get_errors})");
     }
@@ -213,7 +230,9 @@ async fn main() -> Result<()> {
         serde_json::json!({
             "size": args.size, "concurrency": args.concurrency,
             "put_ops": put_ops, "put_mbps": put_mbps, "put_errors": put_errors,
+            "put_error_kinds": put_error_kinds,
             "get_ops": get_ops, "get_mbps": get_mbps, "get_errors": get_errors,
+            "get_error_kinds": get_error_kinds,
         })
     );
     Ok(())
