@@ -1,12 +1,17 @@
-//! Blob bytes behind OpenDAL. Every blob has a fresh random name and is written once, so
-//! a reader never sees a blob change under it and a half-written blob is never named by
-//! any metadata row.
+//! Blob bytes: behind OpenDAL (local disk, S3), or in a Telegram chat ([`crate::telegram`],
+//! which OpenDAL has no service for). Every blob has a fresh random name and is written
+//! once, so a reader never sees a blob change under it and a half-written blob is never
+//! named by any metadata row.
 
+use crate::db::DbPool;
 use crate::error::{StoreError, StoreResult};
+use crate::telegram::{TelegramBlobs, TelegramConfig};
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use opendal::Operator;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 
 /// Where blob bytes live.
 #[derive(Debug, Clone)]
@@ -22,10 +27,86 @@ pub enum BlobBackend {
         secret_key: String,
         root: String,
     },
+    /// Documents in a Telegram chat, each chunk's message recorded in the metadata
+    /// database.
+    Telegram(TelegramConfig),
 }
 
+/// The blob backend a [`crate::Store`] writes to; cheap to clone.
 #[derive(Clone)]
-pub struct BlobStore {
+pub enum BlobStore {
+    Dal(DalBlobs),
+    Telegram(Arc<TelegramBlobs>),
+}
+
+type BlobStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync>>;
+
+impl BlobStore {
+    pub async fn open(backend: &BlobBackend, db: &DbPool) -> StoreResult<Self> {
+        match backend {
+            BlobBackend::Telegram(config) => Ok(BlobStore::Telegram(Arc::new(
+                TelegramBlobs::open(config, db.clone())?,
+            ))),
+            other => Ok(BlobStore::Dal(DalBlobs::open(other).await?)),
+        }
+    }
+
+    pub fn new_blob_name() -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        format!("blobs/{}/{}", &id[..2], id)
+    }
+
+    /// Streams `body` into blob `name`, handing each chunk to `observe` first. The blob is
+    /// durable when this returns `Ok`. On error the partial blob is removed.
+    pub async fn write<S, E>(
+        &self,
+        name: &str,
+        body: S,
+        observe: impl FnMut(&Bytes) -> StoreResult<()>,
+    ) -> StoreResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        match self {
+            BlobStore::Dal(dal) => dal.write(name, body, observe).await,
+            BlobStore::Telegram(tg) => tg.write(name, body, observe).await,
+        }
+    }
+
+    /// A stream of the bytes of `name` in `range` (end exclusive). Opening the blob (and
+    /// reading its first bytes) happens here, so a missing blob (`NotFound`, which
+    /// [`crate::Store::open_object`] retries after a racing overwrite) or an unreachable
+    /// store is this call's error, before any response has started.
+    pub async fn read(&self, name: &str, range: std::ops::Range<u64>) -> StoreResult<BlobStream> {
+        match self {
+            BlobStore::Dal(dal) => Ok(Box::pin(dal.read(name, range).await?)),
+            BlobStore::Telegram(tg) => Ok(Box::pin(sync_wrapper::SyncStream::new(
+                tg.read(name, range).await?,
+            ))),
+        }
+    }
+
+    /// Whether the backend answers.
+    pub async fn check(&self) -> StoreResult<()> {
+        match self {
+            BlobStore::Dal(dal) => dal.check().await,
+            BlobStore::Telegram(tg) => tg.check().await,
+        }
+    }
+
+    /// Deletes a blob; a missing one is not an error.
+    pub async fn delete(&self, name: &str) -> StoreResult<()> {
+        match self {
+            BlobStore::Dal(dal) => dal.delete(name).await,
+            BlobStore::Telegram(tg) => tg.delete(name).await,
+        }
+    }
+}
+
+/// The OpenDAL backends.
+#[derive(Clone)]
+pub struct DalBlobs {
     op: Operator,
     /// Set for the fs backend, whose directory entries must be fsynced by hand.
     fs_root: Option<PathBuf>,
@@ -40,8 +121,8 @@ const FS_WRITE_CHUNK: usize = 256 * 1024;
 /// smaller than one part is sent as a single PUT.
 const S3_WRITE_CHUNK: usize = 8 * 1024 * 1024;
 
-impl BlobStore {
-    pub async fn open(backend: &BlobBackend) -> StoreResult<Self> {
+impl DalBlobs {
+    async fn open(backend: &BlobBackend) -> StoreResult<Self> {
         match backend {
             BlobBackend::Fs { root } => {
                 let blob_root = root.join("blobs");
@@ -83,17 +164,13 @@ impl BlobStore {
                     write_chunk: S3_WRITE_CHUNK,
                 })
             }
+            BlobBackend::Telegram(_) => Err(StoreError::InvalidArgument(
+                "the Telegram backend is not an OpenDAL service".into(),
+            )),
         }
     }
 
-    pub fn new_blob_name() -> String {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        format!("blobs/{}/{}", &id[..2], id)
-    }
-
-    /// Streams `body` into blob `name`, handing each chunk to `observe` first. The blob is
-    /// durable when this returns `Ok`. On error the partial blob is removed.
-    pub async fn write<S, E>(
+    async fn write<S, E>(
         &self,
         name: &str,
         body: S,
@@ -132,13 +209,10 @@ impl BlobStore {
         }
     }
 
-    /// A stream of the bytes of `name` in `range` (end exclusive). The read is opened
-    /// and its first chunk read here, so a missing blob (`NotFound`, which
-    /// [`crate::Store::open_object`] retries after a racing overwrite) or an unreachable
-    /// store is this call's error, before any response has started. OpenDAL's streams
-    /// open on their first poll, when the status line is already committed: a 200 cut
+    /// The read is opened and its first chunk read here: OpenDAL's streams open on their
+    /// first poll, when the status line is already committed, which would give a 200 cut
     /// short, or on S3 a connection closed with no answer at all.
-    pub async fn read(
+    async fn read(
         &self,
         name: &str,
         range: std::ops::Range<u64>,
@@ -160,7 +234,7 @@ impl BlobStore {
 
     /// Whether the backend answers: a stat of a name that never exists, so a missing
     /// object is the healthy answer and only a failure to reach the store is not.
-    pub async fn check(&self) -> StoreResult<()> {
+    async fn check(&self) -> StoreResult<()> {
         match self.op.stat("blobs/health-probe").await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
@@ -168,7 +242,7 @@ impl BlobStore {
         }
     }
 
-    pub async fn delete(&self, name: &str) -> StoreResult<()> {
+    async fn delete(&self, name: &str) -> StoreResult<()> {
         match self.op.delete(name).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),

@@ -39,6 +39,7 @@ pub mod secrets;
 pub mod styles;
 mod tags;
 pub mod tasks;
+pub mod telegram;
 mod views;
 
 pub use blobs::{BlobBackend, BlobStore};
@@ -51,6 +52,7 @@ pub use multipart::{MAX_PART_NUMBER, MIN_PART_SIZE};
 pub use objects::{ByteStream, CopyOverrides, PutOptions, check_key, etag_matches};
 pub use policy::PolicyPatch;
 pub use tags::{MAX_TAGS, check_tags};
+pub use telegram::TelegramConfig;
 
 use db::DbPool;
 use sqlx::Row;
@@ -164,7 +166,7 @@ impl Store {
             std::fs::create_dir_all(dir)?;
         }
         let pools = db::open(database).await?;
-        let blobs = BlobStore::open(backend).await?;
+        let blobs = BlobStore::open(backend, &pools.durable).await?;
         let epoch = match database {
             db::DatabaseConfig::Sqlite { path } => {
                 let mut epoch_path = path.as_os_str().to_owned();

@@ -8,6 +8,8 @@
 
 mod cloudflare;
 pub mod env;
+mod storage;
+pub use storage::StorageConfig;
 
 pub use cloudflare::{CloudflareAccountConfig, CloudflareConfig};
 
@@ -210,20 +212,6 @@ pub struct SecretConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct StorageConfig {
-    /// `fs` (blobs under `<data_dir>/blobs`) or `s3` (an existing S3-compatible bucket).
-    pub backend: String,
-    pub s3_endpoint: Option<String>,
-    pub s3_region: String,
-    pub s3_bucket: Option<String>,
-    pub s3_access_key: Option<String>,
-    pub s3_secret_key: Option<String>,
-    /// Key prefix inside the bucket.
-    pub s3_root: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// SQLite file; defaults to `<data_dir>/imgd.db`. Ignored when `url` is set.
     pub path: Option<PathBuf>,
@@ -289,20 +277,6 @@ impl Default for Config {
     }
 }
 
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig {
-            backend: "fs".into(),
-            s3_endpoint: None,
-            s3_region: "us-east-1".into(),
-            s3_bucket: None,
-            s3_access_key: None,
-            s3_secret_key: None,
-            s3_root: "/".into(),
-        }
-    }
-}
-
 /// The store's rule ([`store::policy::check_style_delimiters`]), checked when the file is
 /// loaded so a bad `[[buckets]]` entry stops imgd before it serves.
 pub fn check_style_delimiters(delims: &[String]) -> Result<()> {
@@ -348,12 +322,7 @@ impl Config {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be text or json, got {:?}", self.log_format);
         }
-        if !matches!(self.storage.backend.as_str(), "fs" | "s3") {
-            bail!(
-                "storage.backend must be fs or s3, got {:?}",
-                self.storage.backend
-            );
-        }
+        self.storage.validate()?;
         if self.access_key.is_some() != self.secret_key.is_some() {
             bail!("set both access_key and secret_key, or neither");
         }
@@ -554,25 +523,7 @@ impl Config {
     }
 
     pub fn blob_backend(&self) -> Result<store::BlobBackend> {
-        match self.storage.backend.as_str() {
-            "s3" => {
-                let need = |v: &Option<String>, name: &str| {
-                    v.clone()
-                        .with_context(|| format!("storage.{name} is required for the s3 backend"))
-                };
-                Ok(store::BlobBackend::S3 {
-                    endpoint: need(&self.storage.s3_endpoint, "s3_endpoint")?,
-                    region: self.storage.s3_region.clone(),
-                    bucket: need(&self.storage.s3_bucket, "s3_bucket")?,
-                    access_key: need(&self.storage.s3_access_key, "s3_access_key")?,
-                    secret_key: need(&self.storage.s3_secret_key, "s3_secret_key")?,
-                    root: self.storage.s3_root.clone(),
-                })
-            }
-            _ => Ok(store::BlobBackend::Fs {
-                root: self.data_dir.clone(),
-            }),
-        }
+        self.storage.blob_backend(&self.data_dir)
     }
 }
 
