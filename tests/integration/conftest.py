@@ -164,6 +164,23 @@ def bucket(s3):
     return name
 
 
+def picgo_upload(endpoint: str, bucket: str, image: pathlib.Path, home: pathlib.Path) -> str:
+    """Uploads `image` with PicGo and picgo-plugin-s3 (picgo_upload.js) and returns the URL
+    PicGo reports."""
+    import json
+
+    node_modules = TOOLS / "node" / "node_modules"
+    if not (node_modules / "picgo").exists():
+        pytest.fail("PicGo is not installed; run scripts/setup-test-tools.sh")
+    env = dict(os.environ, PICGO_MODULES=str(node_modules), HOME=str(home))
+    res = subprocess.run(
+        ["node", str(pathlib.Path(__file__).with_name("picgo_upload.js")), str(home / "picgo.json"),
+         endpoint, ACCESS_KEY, SECRET_KEY, bucket, str(image)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, f"PicGo failed:\nstdout: {res.stdout}\nstderr: {res.stderr}"
+    return json.loads(res.stdout.strip().splitlines()[-1])[0]
+
+
 def tool(name: str) -> str:
     for candidate in (TOOLS / "venv" / "bin" / name, TOOLS / "bin" / name):
         if candidate.exists():

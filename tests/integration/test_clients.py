@@ -8,7 +8,7 @@ import minio
 import pytest
 import requests
 
-from conftest import ACCESS_KEY, CORPUS, SECRET_KEY, TOOLS, tool
+from conftest import ACCESS_KEY, CORPUS, SECRET_KEY, TOOLS, picgo_upload, tool
 
 
 def run(cmd, env=None, **kw):
@@ -122,17 +122,8 @@ def test_minio_put_get_presigned(imgd):
 
 def test_picgo_upload_then_anonymous_get(imgd, s3, tmp_path):
     s3.create_bucket(Bucket="picgo", ACL="public-read")
-    node_modules = TOOLS / "node" / "node_modules"
-    if not (node_modules / "picgo").exists():
-        pytest.fail("PicGo is not installed; run scripts/setup-test-tools.sh")
     img = CORPUS / "with-alpha.png"
-    env = dict(os.environ, PICGO_MODULES=str(node_modules), HOME=str(tmp_path))
-    out = run(
-        ["node", os.path.join(os.path.dirname(__file__), "picgo_upload.js"), str(tmp_path / "picgo.json"),
-         imgd.endpoint, ACCESS_KEY, SECRET_KEY, "picgo", str(img)],
-        env,
-    )
-    urls = json.loads(out.strip().splitlines()[-1])
+    urls = [picgo_upload(imgd.endpoint, "picgo", img, tmp_path)]
     assert urls[0].startswith(f"{imgd.endpoint}/picgo/"), urls
     r = requests.get(urls[0], timeout=10)  # anonymous, like a browser
     assert r.status_code == 200
