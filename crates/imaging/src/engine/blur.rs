@@ -12,12 +12,15 @@
 //!
 //! Samples are 16-bit while filtering (8-bit values scaled by 257, colour premultiplied
 //! by alpha so transparent pixels do not bleed their colour), so six passes round only
-//! once, at the end. The horizontal passes run row by row into one 16-bit working
-//! buffer; the vertical passes run over strips of [`STRIP_PIXELS`] columns, every column
-//! of a strip at once, and write the 8-bit result back into the frame. Working memory is
-//! therefore the frame plus two bytes per sample ([`working_bytes`]), which admission
-//! control counts. The deadline is checked between row bands and strips, so a blur
-//! stops within its render's time budget.
+//! once, at the end. Every pass runs down columns, all lanes of a row at once, which the
+//! compiler vectorises (built for AVX2 where the CPU has it): the horizontal passes
+//! transpose bands of [`BAND_ROWS`] rows so that x becomes the column direction, and
+//! write one 16-bit working buffer; the vertical passes run over strips of
+//! [`STRIP_PIXELS`] columns and narrow the result back to 8 bits. A large frame's bands
+//! and strips are shared out over up to [`MAX_WORKERS`] threads, as libvips spreads one
+//! blur over the cores. Working memory is the frame plus three bytes per sample and a
+//! few buffers per worker ([`working_bytes`]), which admission control counts. The deadline is checked between row bands and strips, so a
+//! blur stops within its render's time budget.
 
 use super::EngineResult;
 use super::frame::{Frame, Layout};
@@ -26,17 +29,25 @@ use super::frame::{Frame, Layout};
 const MAX_TAPS_RADIUS: u32 = 6;
 /// Fixed-point precision of direct kernel weights.
 const TAP_BITS: u32 = 14;
-/// Columns per vertical strip: wide enough for long contiguous runs, small enough that a
-/// strip's two scratch copies stay in cache for ordinary heights.
-const STRIP_PIXELS: usize = 64;
-/// Rows between deadline checks in the horizontal passes.
+/// Columns per vertical strip: 16 RGB pixels are 48 lanes, three AVX2 registers, and a
+/// 3000-row strip's two scratch copies (288 KB each) stay within a 1 MB L2.
+const STRIP_PIXELS: usize = 16;
+/// Rows between deadline checks in the horizontal passes (a multiple of [`BAND_ROWS`]).
 const ROWS_PER_CHECK: usize = 128;
+/// Rows transposed together for the horizontal passes: 16 rows of 3 or 4 channels are
+/// 48 or 64 lanes, whole AVX2 registers, and a 4000-pixel band stays within L2.
+const BAND_ROWS: usize = 16;
+/// Box radii are capped here so a sum of 16-bit samples over a box fits a u32.
+const MAX_BOX_RADIUS: usize = 16_000;
 
 /// The extra bytes [`blur`] allocates for a `width` x `height` frame of `channels`.
 pub fn working_bytes(width: u32, height: u32, channels: usize) -> u64 {
     let samples = u64::from(width) * u64::from(height) * channels as u64;
     let strip = STRIP_PIXELS as u64 * u64::from(height) * channels as u64;
-    2 * samples + 4 * strip + 8 * u64::from(width) * channels as u64
+    let band = BAND_ROWS as u64 * u64::from(width) * channels as u64;
+    // The 16-bit working copy, the workers' 8-bit column outputs, and each worker's two
+    // three strip and three band buffers.
+    3 * samples + MAX_WORKERS as u64 * (6 * strip + 6 * band)
 }
 
 enum Kernel {
@@ -112,47 +123,19 @@ fn box_radii(variance: f64) -> [usize; 3] {
     std::array::from_fn(|i| if i < m { narrow } else { narrow + 1 })
 }
 
-/// Division by a box's width as a multiply by its reciprocal, in 32-bit fixed point.
-#[derive(Clone, Copy)]
-struct Divider {
-    half: u64,
-    reciprocal: u64,
-}
-
-impl Divider {
-    fn new(width: usize) -> Divider {
-        let w = width as u64;
-        Divider {
-            half: w / 2,
-            reciprocal: (1u64 << 32).div_ceil(w),
-        }
-    }
-
-    #[inline]
-    fn divide(self, sum: u32) -> u16 {
-        (((u64::from(sum) + self.half) * self.reciprocal) >> 32).min(65535) as u16
-    }
-}
-
 /// Blurs `frame` with a Gaussian of `sigma` cut at `radius` pixels.
-pub fn blur(
-    frame: Frame,
-    radius: u32,
-    sigma: f64,
-    check: &dyn Fn() -> EngineResult<()>,
-) -> EngineResult<Frame> {
+pub fn blur(frame: Frame, radius: u32, sigma: f64, check: &Check<'_>) -> EngineResult<Frame> {
     match Kernel::new(radius, sigma) {
         None => Ok(frame),
-        Some(kernel) => filter(frame, &kernel, check),
+        Some(kernel) => {
+            let workers = workers(frame.data.len());
+            filter(frame, &kernel, check, workers)
+        }
     }
 }
 
 /// OSS sharpen (50..=399, 100 suggested): an unsharp mask against a Gaussian of σ 1.
-pub fn sharpen(
-    frame: Frame,
-    amount: u16,
-    check: &dyn Fn() -> EngineResult<()>,
-) -> EngineResult<Frame> {
+pub fn sharpen(frame: Frame, amount: u16, check: &Check<'_>) -> EngineResult<Frame> {
     let blurred = blur(frame.clone(), 2, 1.0, check)?;
     // out = s + k (s - b), with k = amount / 100 in 8-bit fixed point.
     let k = (i32::from(amount) * 256 + 50) / 100;
@@ -172,7 +155,8 @@ pub fn sharpen(
 fn filter(
     mut frame: Frame,
     kernel: &Kernel,
-    check: &dyn Fn() -> EngineResult<()>,
+    check: &Check<'_>,
+    workers: usize,
 ) -> EngineResult<Frame> {
     let c = frame.layout.channels();
     let alpha = frame.layout == Layout::Rgba8;
@@ -181,58 +165,233 @@ fn filter(
     if row_len == 0 || h == 0 {
         return Ok(frame);
     }
-    let mut work = vec![0u16; row_len * h];
-    let mut a = vec![0u16; row_len];
-    let mut b = vec![0u16; row_len];
-    for (y, (src, dst)) in frame
-        .data
-        .chunks_exact(row_len)
-        .zip(work.chunks_exact_mut(row_len))
-        .enumerate()
-    {
-        if y % ROWS_PER_CHECK == 0 {
-            check()?;
-        }
-        widen(src, &mut a, alpha);
-        match kernel {
-            Kernel::Taps(taps) => horizontal_taps(&a, dst, c, taps),
-            Kernel::Boxes(radii) => {
-                horizontal_box(&a, &mut b, c, radii[0]);
-                horizontal_box(&b, &mut a, c, radii[1]);
-                horizontal_box(&a, dst, c, radii[2]);
-            }
-        }
-    }
-    drop((a, b));
+    let workers = workers.max(1);
 
-    let mut strip_in: Vec<u16> = Vec::new();
-    let mut strip_out: Vec<u16> = Vec::new();
-    for x0 in (0..w).step_by(STRIP_PIXELS) {
-        check()?;
-        let lanes = (w - x0).min(STRIP_PIXELS) * c;
-        let start = x0 * c;
-        strip_in.clear();
-        for row in work.chunks_exact(row_len) {
-            strip_in.extend_from_slice(&row[start..start + lanes]);
-        }
-        strip_out.resize(strip_in.len(), 0);
-        match kernel {
-            Kernel::Taps(taps) => vertical_taps(&strip_in, &mut strip_out, lanes, taps),
-            Kernel::Boxes(radii) => {
-                vertical_box(&strip_in, &mut strip_out, lanes, radii[0]);
-                vertical_box(&strip_out, &mut strip_in, lanes, radii[1]);
-                vertical_box(&strip_in, &mut strip_out, lanes, radii[2]);
-            }
-        }
-        for (row, filtered) in frame
+    // Horizontal passes into the 16-bit working buffer, the rows shared out in whole bands.
+    let mut work = vec![0u16; row_len * h];
+    let rows_each = h.div_ceil(workers).div_ceil(BAND_ROWS) * BAND_ROWS;
+    let parts = frame
+        .data
+        .chunks(row_len * rows_each)
+        .zip(work.chunks_mut(row_len * rows_each));
+    in_parallel(parts, |(src, dst)| {
+        horizontal_passes(src, dst, kernel, row_len, c, alpha, check)
+    })?;
+
+    // Vertical passes, the columns shared out in whole strips; each worker narrows its
+    // columns into its own buffer, copied into the frame's rows afterwards.
+    let strips = w.div_ceil(STRIP_PIXELS);
+    let strips_each = strips.div_ceil(workers);
+    let ranges = (0..strips).step_by(strips_each).map(|first| {
+        let x0 = first * STRIP_PIXELS;
+        x0..((first + strips_each) * STRIP_PIXELS).min(w)
+    });
+    let work = &work;
+    let columns = in_parallel(ranges, |xs| {
+        vertical_passes(work, xs.clone(), kernel, row_len, c, alpha, check).map(|out| (xs, out))
+    })?;
+    for (xs, out) in columns {
+        let len = xs.len() * c;
+        for (row, narrowed) in frame
             .data
             .chunks_exact_mut(row_len)
-            .zip(strip_out.chunks_exact(lanes))
+            .zip(out.chunks_exact(len))
         {
-            narrow(filtered, &mut row[start..start + lanes], alpha);
+            row[xs.start * c..][..len].copy_from_slice(narrowed);
         }
     }
     Ok(frame)
+}
+
+/// The deadline check a render passes down; shared by the workers of one blur.
+pub type Check<'a> = dyn Fn() -> EngineResult<()> + Sync + 'a;
+
+/// Frames below this many samples are blurred on the calling thread alone: a thread's
+/// start costs more than it would save.
+const PARALLEL_SAMPLES: usize = 1 << 20;
+/// Most threads one blur uses. Like libvips, a large blur spreads over the cores even
+/// when it is the only job: a render pool of one job per core then oversubscribes only
+/// while several large blurs overlap.
+const MAX_WORKERS: usize = 4;
+
+fn workers(samples: usize) -> usize {
+    if samples < PARALLEL_SAMPLES {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
+}
+
+/// Runs `job` on every part, the first on this thread and the rest on scoped threads,
+/// and returns the results in order, or the first error.
+fn in_parallel<P, R>(
+    parts: impl Iterator<Item = P>,
+    job: impl Fn(P) -> EngineResult<R> + Sync,
+) -> EngineResult<Vec<R>>
+where
+    P: Send,
+    R: Send,
+{
+    let mut parts = parts.collect::<Vec<P>>().into_iter();
+    let Some(first) = parts.next() else {
+        return Ok(Vec::new());
+    };
+    let job = &job;
+    std::thread::scope(|scope| {
+        let others: Vec<_> = parts.map(|p| scope.spawn(move || job(p))).collect();
+        let mut results = vec![job(first)];
+        for handle in others {
+            // A panic in a worker is re-raised here, inside the render's catch_unwind.
+            results.push(
+                handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            );
+        }
+        results.into_iter().collect()
+    })
+}
+
+/// The horizontal passes over whole rows `src` (8-bit) into `dst` (16-bit). Each band of
+/// rows is transposed so that its pixels' channels, row after row, become the lanes of
+/// one column pass; the running sums along x then advance for every row of the band at
+/// once, in vector registers.
+fn horizontal_passes(
+    src: &[u8],
+    dst: &mut [u16],
+    kernel: &Kernel,
+    row_len: usize,
+    c: usize,
+    alpha: bool,
+    check: &Check<'_>,
+) -> EngineResult<()> {
+    let w = row_len / c;
+    let mut band_t = vec![0u16; w * BAND_ROWS * c];
+    let mut band_a = vec![0u16; w * BAND_ROWS * c];
+    let mut band_b = vec![0u16; w * BAND_ROWS * c];
+    for (band, (src, dst)) in src
+        .chunks(row_len * BAND_ROWS)
+        .zip(dst.chunks_mut(row_len * BAND_ROWS))
+        .enumerate()
+    {
+        if (band * BAND_ROWS).is_multiple_of(ROWS_PER_CHECK) {
+            check()?;
+        }
+        let lanes = (src.len() / row_len) * c;
+        let transposed = &mut band_t[..w * lanes];
+        gather_band(src, transposed, row_len, c, alpha);
+        let (a, b) = (&mut band_a[..w * lanes], &mut band_b[..w * lanes]);
+        let filtered = run_kernel(kernel, transposed, lanes, a, b, lanes);
+        scatter_band(filtered, dst, row_len, c);
+    }
+    Ok(())
+}
+
+/// The vertical passes over columns `xs` of the 16-bit `work`, strip by strip, each
+/// strip copied out first so every pass reads contiguous rows (reading the first in
+/// place, a row's width apart, measured slower). Returns those columns narrowed to 8
+/// bits, row after row.
+fn vertical_passes(
+    work: &[u16],
+    xs: std::ops::Range<usize>,
+    kernel: &Kernel,
+    row_len: usize,
+    c: usize,
+    alpha: bool,
+    check: &Check<'_>,
+) -> EngineResult<Vec<u8>> {
+    let h = work.len() / row_len;
+    let width = xs.len() * c;
+    let mut out = vec![0u8; width * h];
+    let (mut strip, mut strip_a, mut strip_b) = (Vec::new(), Vec::new(), Vec::new());
+    for x0 in xs.clone().step_by(STRIP_PIXELS) {
+        check()?;
+        let lanes = (xs.end - x0).min(STRIP_PIXELS) * c;
+        let start = x0 * c;
+        strip.clear();
+        for row in work.chunks_exact(row_len) {
+            strip.extend_from_slice(&row[start..start + lanes]);
+        }
+        strip_a.resize(h * lanes, 0);
+        strip_b.resize(h * lanes, 0);
+        let (a, b) = (&mut strip_a[..h * lanes], &mut strip_b[..h * lanes]);
+        let filtered = run_kernel(kernel, &strip, lanes, a, b, lanes);
+        let at = start - xs.start * c;
+        for (row, filtered) in out
+            .chunks_exact_mut(width)
+            .zip(filtered.chunks_exact(lanes))
+        {
+            narrow(filtered, &mut row[at..at + lanes], alpha);
+        }
+    }
+    Ok(out)
+}
+
+/// Applies `kernel` down the columns of `src` (`h` rows of `lanes` samples, each
+/// `stride` samples after the last), using `a` and `b` (`h` x `lanes` each) for the
+/// passes; returns whichever holds the result.
+fn run_kernel<'a>(
+    kernel: &Kernel,
+    src: &[u16],
+    stride: usize,
+    a: &'a mut [u16],
+    b: &'a mut [u16],
+    lanes: usize,
+) -> &'a [u16] {
+    match kernel {
+        Kernel::Taps(taps) => {
+            column_taps(src, stride, a, lanes, taps);
+            a
+        }
+        Kernel::Boxes(radii) => {
+            column_box(src, stride, a, lanes, radii[0]);
+            column_box(a, lanes, b, lanes, radii[1]);
+            column_box(b, lanes, a, lanes, radii[2]);
+            a
+        }
+    }
+}
+
+/// Rows of 8-bit pixels (`row_len` samples each) into the transposed band layout: for
+/// each x, every row's `c` samples in turn, widened to 16 bits (colour premultiplied by
+/// alpha when there is one).
+fn gather_band(src: &[u8], dst: &mut [u16], row_len: usize, c: usize, alpha: bool) {
+    // Frames are RGB or RGBA.
+    if c == 4 {
+        gather_pixels::<4>(src, dst, row_len, alpha)
+    } else {
+        gather_pixels::<3>(src, dst, row_len, false)
+    }
+}
+
+// The channel count as a constant turns each pixel's move into a few register moves
+// rather than a call to memmove.
+fn gather_pixels<const C: usize>(src: &[u8], dst: &mut [u16], row_len: usize, alpha: bool) {
+    let lanes = (src.len() / row_len) * C;
+    for (r, row) in src.chunks_exact(row_len).enumerate() {
+        let lane = r * C;
+        for (px, out) in row.chunks_exact(C).zip(dst.chunks_exact_mut(lanes)) {
+            widen(px, &mut out[lane..lane + C], alpha);
+        }
+    }
+}
+
+/// The transposed band layout back into rows of 16-bit samples.
+fn scatter_band(src: &[u16], dst: &mut [u16], row_len: usize, c: usize) {
+    if c == 4 {
+        scatter_pixels::<4>(src, dst, row_len)
+    } else {
+        scatter_pixels::<3>(src, dst, row_len)
+    }
+}
+
+fn scatter_pixels<const C: usize>(src: &[u16], dst: &mut [u16], row_len: usize) {
+    let lanes = (dst.len() / row_len) * C;
+    for (r, row) in dst.chunks_exact_mut(row_len).enumerate() {
+        let lane = r * C;
+        for (px, column) in row.chunks_exact_mut(C).zip(src.chunks_exact(lanes)) {
+            px.copy_from_slice(&column[lane..lane + C]);
+        }
+    }
 }
 
 /// 8-bit samples to 16-bit, colour premultiplied by alpha when there is one.
@@ -273,86 +432,60 @@ fn narrow(src: &[u16], dst: &mut [u8], alpha: bool) {
     }
 }
 
-/// One box pass along a row of interleaved pixels of `c` channels, edges repeated.
-fn horizontal_box(src: &[u16], dst: &mut [u16], c: usize, radius: usize) {
-    // The channel count as a constant lets each pixel's running sums live in registers
-    // side by side: the sums are serial along the row, so interleaving the channels is
-    // what keeps the core busy (one channel at a time was four times slower).
-    match c {
-        4 => horizontal_box_pixels::<4>(src, dst, radius),
-        3 => horizontal_box_pixels::<3>(src, dst, radius),
-        _ => {
-            for ch in 0..c {
-                horizontal_box_channel(src, dst, c, ch, radius);
+/// Runs `$body` compiled for AVX2 when the CPU has it: the column passes are written so
+/// the compiler vectorises them across lanes, and the portable x86-64 baseline (SSE2)
+/// lacks the 32-bit multiply and wide registers that make that pay.
+macro_rules! with_avx2 {
+    ($name:ident, $avx2:ident, ($($arg:ident: $ty:ty),*), $body:ident) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above; the function's body
+                // is safe code compiled with that feature enabled.
+                return unsafe { $avx2($($arg),*) };
             }
+            $body($($arg),*)
         }
-    }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $avx2($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+    };
 }
 
-fn horizontal_box_pixels<const C: usize>(src: &[u16], dst: &mut [u16], radius: usize) {
-    let w = src.len() / C;
-    if w == 0 {
+with_avx2!(column_box, column_box_avx2, (src: &[u16], stride: usize, dst: &mut [u16], lanes: usize, radius: usize), column_box_portable);
+with_avx2!(column_taps, column_taps_avx2, (src: &[u16], stride: usize, dst: &mut [u16], lanes: usize, taps: &[u32]), column_taps_portable);
+
+/// `x` (in `0.0..=65535.0`) rounded to the nearest integer. Adding 2^23 leaves the
+/// rounded value in the float's low mantissa bits: plain arithmetic that vectorises,
+/// where `as` conversions must saturate and handle NaN one lane at a time.
+#[inline(always)]
+fn round_to_u16(x: f32) -> u16 {
+    ((x + 8_388_608.0).to_bits() & 0x7f_ffff) as u16
+}
+
+/// One box pass down every column (lane) of `src` at once, edges repeated. Sums are
+/// exact integers; the division by the box's width is a float multiply, within one
+/// 16-bit level (1/257 of an 8-bit one) and exact on flat areas.
+#[inline(always)]
+fn column_box_portable(src: &[u16], stride: usize, dst: &mut [u16], lanes: usize, radius: usize) {
+    let h = dst.len() / lanes;
+    if h == 0 {
         return;
     }
-    let divider = Divider::new(2 * radius + 1);
-    let pixel = |x: usize| -> [u32; C] {
-        let at = x.min(w - 1) * C;
-        std::array::from_fn(|ch| u32::from(src[at + ch]))
-    };
-    // Offsets -radius..=radius around x = 0, the left ones clamped to the first pixel.
-    let first = pixel(0);
-    let mut sums: [u32; C] = std::array::from_fn(|ch| radius as u32 * first[ch]);
-    for x in 0..=radius {
-        let p = pixel(x);
-        for ch in 0..C {
-            sums[ch] += p[ch];
-        }
-    }
-    for (x, out) in dst.chunks_exact_mut(C).enumerate() {
-        let (entering, leaving) = (pixel(x + radius + 1), pixel(x.saturating_sub(radius)));
-        for ch in 0..C {
-            out[ch] = divider.divide(sums[ch]);
-            sums[ch] = sums[ch] + entering[ch] - leaving[ch];
-        }
-    }
-}
-
-fn horizontal_box_channel(src: &[u16], dst: &mut [u16], c: usize, ch: usize, radius: usize) {
-    let w = src.len() / c;
-    let last = w - 1;
-    let divider = Divider::new(2 * radius + 1);
-    let at = |x: usize| u32::from(src[x.min(last) * c + ch]);
-    let mut sum = radius as u32 * at(0) + (0..=radius).map(at).sum::<u32>();
-    for x in 0..w {
-        dst[x * c + ch] = divider.divide(sum);
-        let leaving = at(x.saturating_sub(radius));
-        sum = sum + at(x + radius + 1) - leaving;
-    }
-}
-
-/// A direct convolution along a row, edges repeated.
-fn horizontal_taps(src: &[u16], dst: &mut [u16], c: usize, taps: &[u32]) {
-    let w = src.len() / c;
-    let r = taps.len() / 2;
-    let round = 1u32 << (TAP_BITS - 1);
-    for x in 0..w {
-        for ch in 0..c {
-            let mut acc = 0u32;
-            for (i, t) in taps.iter().enumerate() {
-                let sx = (x + i).saturating_sub(r).min(w - 1);
-                acc += t * u32::from(src[sx * c + ch]);
-            }
-            dst[x * c + ch] = ((acc + round) >> TAP_BITS).min(65535) as u16;
-        }
-    }
-}
-
-/// One box pass down every column of a strip (rows of `lanes` samples) at once.
-fn vertical_box(src: &[u16], dst: &mut [u16], lanes: usize, radius: usize) {
-    let h = src.len() / lanes;
     let last = h - 1;
-    let divider = Divider::new(2 * radius + 1);
-    let row = |y: usize| &src[y.min(last) * lanes..][..lanes];
+    let row = |y: usize| &src[y.min(last) * stride..][..lanes];
+    if radius == 0 {
+        for (y, out) in dst.chunks_exact_mut(lanes).enumerate() {
+            out.copy_from_slice(row(y));
+        }
+        return;
+    }
+    // Keeps 65535 x width inside a u32.
+    let radius = radius.min(MAX_BOX_RADIUS);
+    let scale = 1.0 / (2 * radius + 1) as f32;
     let mut sums: Vec<u32> = row(0)
         .iter()
         .map(|&v| radius as u32 * u32::from(v))
@@ -364,7 +497,7 @@ fn vertical_box(src: &[u16], dst: &mut [u16], lanes: usize, radius: usize) {
     }
     for (y, out) in dst.chunks_exact_mut(lanes).enumerate() {
         for (o, &s) in out.iter_mut().zip(&sums) {
-            *o = divider.divide(s);
+            *o = round_to_u16(s as i32 as f32 * scale);
         }
         let (entering, leaving) = (row(y + radius + 1), row(y.saturating_sub(radius)));
         for ((s, &e), &l) in sums.iter_mut().zip(entering).zip(leaving) {
@@ -373,9 +506,10 @@ fn vertical_box(src: &[u16], dst: &mut [u16], lanes: usize, radius: usize) {
     }
 }
 
-/// A direct convolution down every column of a strip at once.
-fn vertical_taps(src: &[u16], dst: &mut [u16], lanes: usize, taps: &[u32]) {
-    let h = src.len() / lanes;
+/// A direct convolution down every column (lane) of `src` at once, edges repeated.
+#[inline(always)]
+fn column_taps_portable(src: &[u16], stride: usize, dst: &mut [u16], lanes: usize, taps: &[u32]) {
+    let h = dst.len() / lanes;
     let r = taps.len() / 2;
     let round = 1u32 << (TAP_BITS - 1);
     let mut acc = vec![0u32; lanes];
@@ -383,7 +517,7 @@ fn vertical_taps(src: &[u16], dst: &mut [u16], lanes: usize, taps: &[u32]) {
         acc.fill(round);
         for (i, t) in taps.iter().enumerate() {
             let sy = (y + i).saturating_sub(r).min(h - 1);
-            for (a, &v) in acc.iter_mut().zip(&src[sy * lanes..][..lanes]) {
+            for (a, &v) in acc.iter_mut().zip(&src[sy * stride..][..lanes]) {
                 *a += t * u32::from(v);
             }
         }
